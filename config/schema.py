@@ -1,0 +1,130 @@
+"""Typed shape of `models.yaml`; unknown keys are errors so typos surface at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+CloudProviderName = Literal["gemini", "openai"]
+ValidatorName = Literal["mermaid", "html", "code", "documentation", "jira"]
+
+
+class UnknownTaskError(ValueError):
+    """A task type that the config does not route (a usage error, not a failure)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OllamaConfig(_Strict):
+    """Where Ollama is and how long each phase of a local request may take."""
+
+    base_url: str = "http://localhost:11434"
+    timeout: float = Field(120.0, gt=0, description="seconds for a whole generation")
+    max_retries: int = Field(2, ge=0, le=10)
+    connect_timeout: float = Field(2.0, gt=0)
+    load_timeout: float = Field(180.0, gt=0)
+    first_token_timeout: float = Field(60.0, gt=0)
+    keep_alive: str | int = "30m"
+    allow_pull: bool = False
+
+
+class TaskRoute(_Strict):
+    """One task type: the local model that serves it and how its output is checked."""
+
+    model: str = Field(min_length=1)
+    validator: ValidatorName
+    expect_kind: str | None = None
+    keywords: tuple[str, ...] = ()
+
+
+class RoutingConfig(_Strict):
+    """Task types and how a request is classified into one."""
+
+    default_task: str
+    tasks: dict[str, TaskRoute] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _default_is_a_task(self) -> RoutingConfig:
+        if self.default_task not in self.tasks:
+            known = ", ".join(sorted(self.tasks))
+            raise ValueError(f"default_task {self.default_task!r} is not one of the tasks ({known})")
+        return self
+
+
+class ValidationConfig(_Strict):
+    """How hard we try to get a valid artifact out of the local model."""
+
+    repair_attempts: int = Field(1, ge=0, le=5)
+
+
+def _default_cloud_models() -> dict[CloudProviderName, str]:
+    return {"gemini": "gemini-2.5-flash", "openai": "gpt-4o-mini"}
+
+
+class FallbackConfig(_Strict):
+    """Whether and how the cloud is used when the local path fails."""
+
+    enabled: bool = True
+    cloud_provider: CloudProviderName = "gemini"
+    provider_order: tuple[CloudProviderName, ...] = ("gemini", "openai")
+    force_local_default: bool = False
+    timeout: float = Field(60.0, gt=0)
+    max_retries: int = Field(1, ge=0, le=5)
+    models: dict[CloudProviderName, str] = Field(default_factory=_default_cloud_models)
+
+    def order(self) -> tuple[CloudProviderName, ...]:
+        """The preferred provider first, then the rest of `provider_order`."""
+        rest = tuple(p for p in self.provider_order if p != self.cloud_provider)
+        return (self.cloud_provider, *rest)
+
+
+class FileConfig(_Strict):
+    """Exactly what `models.yaml` holds."""
+
+    ollama: OllamaConfig = OllamaConfig()
+    routing: RoutingConfig
+    validation: ValidationConfig = ValidationConfig()
+    fallback: FallbackConfig = FallbackConfig()
+
+
+class CloudSecrets(BaseModel):
+    """Keys and endpoints from the environment; SecretStr keeps them out of reprs and logs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    google_api_key: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Raw key strings, for redacting them from any text we store or show."""
+        keys = (self.google_api_key, self.openai_api_key)
+        return tuple(k.get_secret_value() for k in keys if k and k.get_secret_value())
+
+
+class AppConfig(BaseModel):
+    """The loaded configuration plus its environment overrides."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: Path
+    data_dir: Path
+    ollama: OllamaConfig
+    routing: RoutingConfig
+    validation: ValidationConfig
+    fallback: FallbackConfig
+    secrets: CloudSecrets = CloudSecrets()
+
+    def route(self, task_type: str) -> TaskRoute:
+        """The route of a known task type (KeyError for an unknown one)."""
+        return self.routing.tasks[task_type]
+
+    def check_task(self, task_type: str | None) -> None:
+        """Raise UnknownTaskError for a task type this config does not route."""
+        if task_type and task_type not in self.routing.tasks:
+            known = ", ".join(self.routing.tasks)
+            raise UnknownTaskError(f"unknown task type {task_type!r}; expected one of: {known}")

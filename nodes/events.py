@@ -1,0 +1,82 @@
+"""The custom stream events nodes emit; the CLI, the chat UI and Studio all read these."""
+
+from __future__ import annotations
+
+import time
+from typing import Literal, NotRequired, TypedDict
+
+from langgraph.types import StreamWriter
+
+Level = Literal["info", "warning", "error"]
+
+
+class StatusEvent(TypedDict):
+    """A step the user should see: "Loading mermaid-mistral (first time ~30-60 s)..."."""
+
+    kind: Literal["status"]
+    node: str
+    message: str
+    level: Level
+    model: NotRequired[str]
+    model_status: NotRequired[str]
+    elapsed_s: NotRequired[float]
+
+
+class TokenEvent(TypedDict):
+    """A piece of a model's reply as it streams."""
+
+    kind: Literal["token"]
+    text: str
+    source: Literal["local", "cloud"]
+
+
+def emit_status(
+    writer: StreamWriter,
+    node: str,
+    message: str,
+    *,
+    level: Level = "info",
+    model: str | None = None,
+    model_status: str | None = None,
+    elapsed_s: float | None = None,
+) -> None:
+    """Send one status line to whoever is streaming the run."""
+    event = StatusEvent(kind="status", node=node, message=message, level=level)
+    if model is not None:
+        event["model"] = model
+    if model_status is not None:
+        event["model_status"] = model_status
+    if elapsed_s is not None:
+        event["elapsed_s"] = round(elapsed_s, 3)
+    writer(event)
+
+
+class TokenStream:
+    """Forwards streamed text as token events, coalescing pieces that arrive within 20 ms.
+
+    A real model emits a token every ~30 ms, so each still gets its own event; a burst
+    (a fast server, a buffered read) becomes one event instead of one cross-thread
+    wake-up of the stream queue per piece.
+    """
+
+    INTERVAL_S = 0.02
+
+    def __init__(self, writer: StreamWriter, source: Literal["local", "cloud"]) -> None:
+        self._writer = writer
+        self._source = source
+        self._pending: list[str] = []
+        self._last = 0.0
+
+    def __call__(self, text: str) -> None:
+        """Take one piece of text; emit the batch when the interval has passed."""
+        self._pending.append(text)
+        now = time.monotonic()
+        if now - self._last >= self.INTERVAL_S:
+            self._last = now
+            self.flush()
+
+    def flush(self) -> None:
+        """Emit whatever is pending (call once the stream ends)."""
+        if self._pending:
+            self._writer(TokenEvent(kind="token", text="".join(self._pending), source=self._source))
+            self._pending.clear()

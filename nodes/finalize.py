@@ -1,0 +1,129 @@
+"""finalize: build the ModelResponse, write one usage row, say how the request ended."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from langgraph.config import get_config
+from langgraph.runtime import Runtime
+
+from nodes.events import Level, emit_status
+from nodes.response import ModelResponse
+from nodes.state import State, Turn
+from providers.errors import REASON_TEXT
+from services import Context, services_for
+from usage.errors import UsageStoreError
+from usage.row import UsageRow
+
+log = logging.getLogger(__name__)
+
+NODE = "finalize"
+
+
+def explain_failure(state: State) -> str:
+    """Why nothing valid was produced, naming the local failure and why no cloud helped."""
+    model = state.get("model", "the local model")
+    reason = state.get("fallback_reason")
+    parts = [f"Local model {model} failed ({reason}: {REASON_TEXT.get(reason or '', 'unknown')})."]
+    if state.get("error"):
+        parts.append(str(state.get("error")))
+    blocked = state.get("cloud_blocked")
+    if blocked:
+        parts.append(f"No cloud fallback: {blocked}.")
+    return " ".join(parts)
+
+
+def build_response(state: State, thread_id: str | None) -> ModelResponse:
+    """The ModelResponse for the state a request ended in."""
+    validation = state.get("validation") or {}
+    valid = bool(validation.get("valid")) and state.get("artifact") is not None
+    content = state.get("artifact") or ""
+    if valid:
+        error = None
+    elif content:
+        error = f"Artifact is invalid: {validation.get('error')}. {explain_failure(state)}"
+    else:
+        error = explain_failure(state)
+    source = state.get("reply_source")
+    return ModelResponse(
+        content=content,
+        model_used=(state.get("reply_model") if content else None) or state.get("model", ""),
+        is_fallback=source == "cloud" and bool(content),
+        generation_time=round(time.time() - state.get("started_at", time.time()), 3),
+        tokens_used=(state.get("input_tokens") or 0) + (state.get("output_tokens") or 0),
+        error_message=error,
+        fallback_reason=state.get("fallback_reason"),
+        task_type=state.get("task", ""),
+        provider=(state.get("reply_provider") if content else None) or "ollama",
+        valid=valid,
+        validation_error=None if valid else validation.get("error"),
+        attempts=len(state.get("attempts", [])),
+        thread_id=thread_id,
+    )
+
+
+def usage_row(state: State, response: ModelResponse) -> UsageRow:
+    """One usage row for the request."""
+    validation = state.get("validation")
+    return UsageRow(
+        thread_id=response.thread_id or "",
+        task_type=response.task_type,
+        model=response.model_used,
+        provider=response.provider,
+        location="cloud" if response.is_fallback else "local",
+        status="success" if response.ok else ("invalid" if response.content else "failed"),
+        fallback_reason=response.fallback_reason,
+        local_model=state.get("model"),
+        load_time_s=state.get("load_s"),
+        first_token_s=state.get("first_token_s"),
+        generation_time_s=response.generation_time,
+        input_tokens=state.get("input_tokens"),
+        output_tokens=state.get("output_tokens"),
+        validation=None if validation is None else ("valid" if validation.get("valid") else "invalid"),
+        validation_error=response.validation_error,
+        attempts=response.attempts,
+        error_message=response.error_message,
+    )
+
+
+async def finalize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Finish the request: response in state, usage row on disk, final status line."""
+    svc = services_for(runtime.context)
+    thread_id = get_config().get("configurable", {}).get("thread_id")
+    response = build_response(state, thread_id)
+    try:
+        await svc.usage.record(usage_row(state, response))
+    except UsageStoreError:  # statistics must never cost the user the artifact
+        log.exception("could not record usage for thread %s", thread_id)
+    emit_status(runtime.stream_writer, NODE, final_line(response), level=_level(response))
+    update: dict[str, Any] = {
+        "response": response.to_dict(),
+        "last_task": response.task_type,
+        # Inputs are per request: a later request on this thread must not inherit them.
+        "task_type": None,
+        "force_local": None,
+    }
+    if response.content:
+        update["messages"] = [Turn(role="assistant", content=response.content)]
+        update["last_artifact"] = response.content
+    return update
+
+
+def final_line(response: ModelResponse) -> str:
+    """The seed's closing line: where the artifact came from, or what failed."""
+    if response.ok and not response.is_fallback:
+        return f"Generated using {response.model_used} (local) in {response.generation_time:.1f} s"
+    if response.ok:
+        return (
+            f"Local model unavailable ({response.fallback_reason}). "
+            f"Used {response.model_used} (cloud) instead."
+        )
+    return response.error_message or "No artifact was produced."
+
+
+def _level(response: ModelResponse) -> Level:
+    if response.ok:
+        return "warning" if response.is_fallback else "info"
+    return "error"

@@ -1,0 +1,79 @@
+"""local_generate: stream the reply of the task's local model (or its repair of a rejected one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from nodes.attempts import failed_attempt, reply_attempt
+from nodes.events import TokenStream, emit_status
+from nodes.messages import chat_messages
+from nodes.state import State
+from providers.errors import REASON_TEXT, ProviderError
+from services import Context, services_for
+
+NODE = "local_generate"
+
+
+async def local_generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Generate with the local model; a failure is recorded as a fallback reason, not raised."""
+    svc = services_for(runtime.context)
+    model, writer = state["model"], runtime.stream_writer
+    route = svc.config.route(state["task"])
+    validation = state.get("validation")
+    repair = bool(validation) and not (validation or {}).get("valid")
+    attempts = list(state.get("attempts", []))
+    update: dict[str, Any] = {}
+    if repair:
+        update["repairs_left"] = state.get("repairs_left", 0) - 1
+        done = svc.config.validation.repair_attempts - update["repairs_left"]
+        total = svc.config.validation.repair_attempts
+        emit_status(writer, NODE, f"Asking {model} to repair ({done}/{total})", model=model)
+    else:
+        emit_status(writer, NODE, f"Generating with {model} (local)", model=model, model_status="in_use")
+    tokens = TokenStream(writer, "local")
+    try:
+        result = await svc.ollama.generate(model, chat_messages(state, route, repair=repair), on_token=tokens)
+    except ProviderError as exc:
+        tokens.flush()
+        emit_status(
+            writer,
+            NODE,
+            f"Local model failed ({exc.reason}: {REASON_TEXT[exc.reason]}): {exc.message}",
+            level="warning",
+            model=model,
+        )
+        attempts.append(failed_attempt("local", "ollama", model, exc, repair))
+        return {
+            **update,
+            "attempts": attempts,
+            "fallback_reason": exc.reason,
+            "error": exc.message,
+            "reply": None,
+        }
+    tokens.flush()
+    stats = result.stats
+    emit_status(
+        writer,
+        NODE,
+        f"{model} answered in {stats.total_s:.1f} s ({stats.output_tokens or '?'} tokens)",
+        model=model,
+        model_status="ready",
+    )
+    attempts.append(reply_attempt("local", "ollama", model, repair))
+    load_s = state.get("load_s")
+    if load_s is None and stats.load_s is not None and stats.load_s > 0.5:
+        load_s = stats.load_s  # Ollama loaded it inside this call (keep-alive ran out meanwhile)
+    return {
+        **update,
+        "attempts": attempts,
+        "reply": result.text,
+        "reply_source": "local",
+        "reply_provider": "ollama",
+        "reply_model": model,
+        "load_s": load_s,
+        "first_token_s": state.get("first_token_s") or stats.first_token_s,
+        "input_tokens": (state.get("input_tokens") or 0) + (stats.input_tokens or 0),
+        "output_tokens": (state.get("output_tokens") or 0) + (stats.output_tokens or 0),
+    }

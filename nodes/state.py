@@ -1,0 +1,97 @@
+"""The graph's state: small, typed, JSON-serialisable; never a key, never a client.
+
+It lives beside the nodes (not in graph/) so that dependencies point one way:
+graph -> nodes. `graph` re-exports it.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, Required, TypedDict
+
+from providers.errors import FallbackReason
+
+Source = Literal["local", "cloud"]
+ClassifiedBy = Literal["explicit", "keywords", "carried_over", "default"]
+
+
+class RequestIn(TypedDict, total=False):
+    """What a caller (CLI, chat UI, Studio's form) sends for one request."""
+
+    prompt: Required[str]
+    """The user's request, e.g. "ERD for a blog" or "now add a TAGS table"."""
+    task_type: str | None
+    """An explicit task type (`mermaid`, `erd`, `html`, ...); empty means classify."""
+    force_local: bool | None
+    """Never call a cloud model; empty means the config's `force_local_default`."""
+
+
+class Turn(TypedDict):
+    """One message of the conversation kept per thread."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class Attempt(TypedDict):
+    """One call to a model and what became of it."""
+
+    source: Source
+    provider: str
+    model: str
+    ok: bool
+    valid: bool | None
+    error: str | None
+    reason: FallbackReason | None
+    repair: bool
+
+
+class State(RequestIn, total=False):
+    """Everything the graph knows about a thread; per-request fields are reset by classify_task."""
+
+    # Conversation, kept across requests of one thread.
+    messages: Annotated[list[Turn], operator.add]
+    """User requests and delivered artifacts, oldest first."""
+    last_artifact: str | None
+    """The artifact delivered last in this thread, revised by follow-ups."""
+    last_task: str | None
+    """The task type of the last request, carried over when a follow-up names none."""
+
+    # Classification and routing.
+    task: str
+    """The resolved task type."""
+    classified_by: ClassifiedBy
+    confidence: float
+    model: str
+    """The local model that serves `task`."""
+    model_status: str
+    """The model's ModelStatus as ensure_model left it."""
+    force_local_effective: bool
+    cloud_providers: list[str]
+    """Cloud providers allowed for this request, in order; empty when none may be used."""
+    cloud_blocked: str | None
+    """Why no cloud provider may be used, when none may."""
+    cloud_tried: list[str]
+
+    # The latest reply and its verdict.
+    reply: str | None
+    reply_source: Source | None
+    reply_provider: str | None
+    reply_model: str | None
+    artifact: str | None
+    validation: dict[str, Any] | None
+    repairs_left: int
+    attempts: list[Attempt]
+
+    # Failure, timings, tokens.
+    fallback_reason: FallbackReason | None
+    error: str | None
+    """The latest failure in words (local first; cloud failures are added to it)."""
+    started_at: float
+    load_s: float | None
+    first_token_s: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+
+    response: dict[str, Any] | None
+    """The final ModelResponse as a plain dict (what `modelyard ask --json` prints)."""

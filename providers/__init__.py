@@ -1,0 +1,1 @@
+"""Provider clients: Ollama (local) and the cloud chat models."""

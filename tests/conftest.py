@@ -1,0 +1,124 @@
+"""Shared fixtures: real emulators on loopback, a fresh data dir per test, router factories."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config import AppConfig, load_config
+from graph.router import Event, ModelRouter
+from nodes.response import ModelResponse
+from tests.emulators.ollama import OllamaEmulator
+from tests.emulators.openai_compat import OpenAIEmulator
+
+# Distinctive, so a test can prove it never reaches a checkpoint, a stats row or a log.
+OPENAI_KEY = "sk-modelyard-test-0123456789abcdefSECRET"
+MERMAID = "mermaid-mistral"
+
+
+def free_port() -> int:
+    """A loopback port with nothing listening on it (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def ollama() -> Iterator[OllamaEmulator]:
+    with OllamaEmulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def cloud() -> Iterator[OpenAIEmulator]:
+    with OpenAIEmulator() as emu:
+        yield emu
+
+
+@dataclass
+class Rig:
+    """Emulators plus a data dir, and a way to build the config a test needs."""
+
+    ollama: OllamaEmulator
+    cloud: OpenAIEmulator
+    data_dir: Path
+    events: list[Event] = field(default_factory=list)
+
+    def config(
+        self, *, with_cloud: bool = True, ollama_up: bool = True, repair_attempts: int = 0, **ollama: Any
+    ) -> AppConfig:
+        env = {
+            "OLLAMA_HOST": self.ollama.url if ollama_up else f"127.0.0.1:{free_port()}",
+            "MODELYARD_DATA_DIR": str(self.data_dir),
+        }
+        if with_cloud:
+            env |= {"OPENAI_BASE_URL": self.cloud.url, "OPENAI_API_KEY": OPENAI_KEY}
+        config = load_config(env=env)
+        limits = {"first_token_timeout": 2.0, "timeout": 5.0, "load_timeout": 5.0, **ollama}
+        return config.model_copy(
+            update={
+                "ollama": config.ollama.model_copy(update=limits),
+                "validation": config.validation.model_copy(update={"repair_attempts": repair_attempts}),
+                "fallback": config.fallback.model_copy(update={"timeout": 5.0, "max_retries": 0}),
+            }
+        )
+
+    async def ask(
+        self,
+        config: AppConfig,
+        prompt: str,
+        *,
+        task: str | None = "erd",
+        thread: str | None = None,
+        force_local: bool | None = None,
+    ) -> ModelResponse:
+        """One request through a fresh router; events land in `self.events`."""
+        async with ModelRouter(config) as router:
+            return await self.ask_with(router, prompt, task=task, thread=thread, force_local=force_local)
+
+    async def ask_with(
+        self,
+        router: ModelRouter,
+        prompt: str,
+        *,
+        task: str | None = "erd",
+        thread: str | None = None,
+        force_local: bool | None = None,
+    ) -> ModelResponse:
+        response = None
+        async for item in router.stream(prompt, task_type=task, thread_id=thread, force_local=force_local):
+            if isinstance(item, ModelResponse):
+                response = item
+            else:
+                self.events.append(item)
+        assert response is not None
+        return response
+
+    def statuses(self) -> list[str]:
+        return [e["message"] for e in self.events if e["kind"] == "status"]
+
+    def usage_rows(self) -> list[dict[str, Any]]:
+        with sqlite3.connect(self.data_dir / "usage.db") as conn:
+            conn.row_factory = sqlite3.Row
+            rows = [dict(r) for r in conn.execute("SELECT * FROM requests ORDER BY id")]
+        conn.close()
+        return rows
+
+    def checkpoint_count(self, thread_id: str) -> int:
+        with sqlite3.connect(self.data_dir / "checkpoints.db") as conn:
+            (count,) = conn.execute(
+                "SELECT count(*) FROM checkpoints WHERE thread_id = ?", (thread_id,)
+            ).fetchone()
+        conn.close()
+        return int(count)
+
+
+@pytest.fixture
+def rig(ollama: OllamaEmulator, cloud: OpenAIEmulator, tmp_path: Path) -> Rig:
+    return Rig(ollama, cloud, tmp_path / "data")

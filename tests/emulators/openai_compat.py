@@ -1,0 +1,310 @@
+"""An OpenAI-compatible Chat Completions emulator, standing in for the cloud.
+
+Speaks ``POST /v1/chat/completions`` (whole replies and SSE streams, including
+the ``stream_options.include_usage`` usage chunk) and ``GET /v1/models`` with
+OpenAI's error envelope ``{"error": {"message", "type", "param", "code"}}``::
+
+    python -m tests.emulators.openai_compat --port 8090
+
+``POST /_emulator/config`` takes the same fields as ``configure()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from ._ollama_defaults import MERMAID_REPLY
+from ._server import Exchange, HTTPEmulator, dump_json
+from ._text import count_tokens, split_tokens
+
+__all__ = ["OpenAIConfig", "OpenAIEmulator", "RecordedRequest", "main"]
+
+# Error type and code OpenAI sends with each status (message comes from the test).
+_ERROR_KINDS: dict[int, tuple[str, str | None]] = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "unsupported_country_region_territory"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+    500: ("server_error", None),
+    503: ("server_error", None),
+}
+_DEFAULT_FAILURE = (500, "The server had an error while processing your request. Sorry about that!")
+
+
+@dataclass
+class OpenAIConfig:
+    """Behaviour of the emulated endpoint. Every field has a default."""
+
+    reply: str = MERMAID_REPLY
+    replies: list[str] = field(default_factory=list)  # popped per completion, then `reply`
+    status_error: tuple[int, str] | None = None  # (status, message) for failing requests
+    fail_times: int = 0  # >0: only the first N completions fail (then they succeed)
+    delay: float = 0.0  # seconds before answering
+    token_delay: float = 0.0  # seconds between streamed chunks
+    api_key: str | None = None  # when set, "Authorization: Bearer <api_key>" is required
+    retry_after_ms: int | None = None  # sent as retry-after-ms on errors (the SDK obeys it)
+    models: list[str] = field(default_factory=lambda: ["gpt-4o-mini", "gpt-4o"])
+
+
+_CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(OpenAIConfig))
+
+
+def _coerce(fields: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(fields) - _CONFIG_FIELDS
+    if unknown:
+        raise ValueError(f"unknown OpenAIConfig fields: {sorted(unknown)}")
+    if fields.get("status_error") is not None:
+        status, message = fields["status_error"]  # JSON sends [status, message]
+        fields["status_error"] = (int(status), str(message))
+    for name in ("replies", "models"):
+        if name in fields:
+            fields[name] = list(fields[name])  # never pop from the caller's list
+    return fields
+
+
+class RecordedRequest(NamedTuple):
+    method: str
+    path: str
+    body: Any
+    headers: dict[str, str]  # lower-cased names, e.g. "authorization"
+
+
+def error_body(status: int, message: str, param: str | None = None) -> dict[str, Any]:
+    kind, code = _ERROR_KINDS.get(
+        status, ("server_error" if status >= 500 else "invalid_request_error", None)
+    )
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+class OpenAIEmulator(HTTPEmulator):
+    label = "openai emulator"
+
+    def __init__(
+        self, reply: str = MERMAID_REPLY, *, port: int = 0, host: str = "127.0.0.1", **fields: Any
+    ) -> None:
+        super().__init__(port, host)
+        self._lock = threading.Lock()
+        self._config = OpenAIConfig(reply=reply, **_coerce(fields))
+        self._initial = dataclasses.replace(self._config, replies=list(self._config.replies))
+        self._requests: list[RecordedRequest] = []
+        self._failures = 0
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/v1"
+
+    @property
+    def config(self) -> OpenAIConfig:
+        with self._lock:
+            return self._config
+
+    def configure(self, **fields: Any) -> None:
+        """Change behaviour; also restarts the fail_times count."""
+        with self._lock:
+            self._config = dataclasses.replace(self._config, **_coerce(fields))
+            self._failures = 0
+
+    def reset(self) -> None:
+        with self._lock:
+            self._config = dataclasses.replace(self._initial, replies=list(self._initial.replies))
+            self._requests.clear()
+            self._failures = 0
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    # -- HTTP -----------------------------------------------------------------------
+
+    def handle(self, ex: Exchange) -> None:
+        route = (ex.method, ex.path.rstrip("/"))
+        if ex.path.startswith("/_emulator/"):
+            self._control(ex)
+            return
+        try:
+            body = json.loads(ex.body) if ex.body.strip() else None
+        except ValueError:
+            body = ex.body.decode(errors="replace")
+        with self._lock:
+            self._requests.append(RecordedRequest(ex.method, ex.path, body, dict(ex.headers)))
+        if route == ("POST", "/v1/chat/completions"):
+            self._chat(ex, body)
+        elif route == ("GET", "/v1/models"):
+            self._models(ex)
+        else:
+            body = error_body(404, f"Invalid URL ({ex.method} {ex.path})")
+            body["error"]["code"] = None  # unlike a 404 for an unknown model
+            ex.send_json(404, body)
+
+    def _refusal(self, ex: Exchange) -> tuple[int, str] | None:
+        """Auth and injected failures, checked in the order OpenAI would hit them."""
+        config = self.config
+        auth = ex.headers.get("authorization", "")
+        if config.api_key is not None and not auth:
+            return 401, (
+                "You didn't provide an API key. You need to provide your API key in "
+                "an Authorization header using Bearer auth (i.e. Authorization: "
+                "Bearer YOUR_KEY)."
+            )
+        if config.api_key is not None and auth != f"Bearer {config.api_key}":
+            shown = auth.removeprefix("Bearer ")
+            return 401, (
+                f"Incorrect API key provided: {shown[:3]}***{shown[-4:]}. You can "
+                "find your API key at https://platform.openai.com/account/api-keys."
+            )
+        with self._lock:
+            failing = (
+                self._failures < config.fail_times
+                if config.fail_times > 0
+                else config.status_error is not None
+            )
+            if failing:
+                self._failures += 1
+                return config.status_error or _DEFAULT_FAILURE
+        return None
+
+    def _send_error(self, ex: Exchange, status: int, message: str, param: str | None = None) -> None:
+        retry_ms = self.config.retry_after_ms
+        headers = {"retry-after-ms": str(retry_ms)} if retry_ms is not None else None
+        ex.send_json(status, error_body(status, message, param), headers)
+
+    def _chat(self, ex: Exchange, body: Any) -> None:
+        if not ex.sleep(self.config.delay):
+            return
+        if not isinstance(body, dict):
+            self._send_error(
+                ex,
+                400,
+                "We could not parse the JSON body of your request. "
+                "(HINT: This likely means you aren't using your HTTP library "
+                "correctly. The OpenAI API expects a JSON payload.)",
+            )
+        elif (refusal := self._refusal(ex)) is not None:
+            self._send_error(ex, *refusal)
+        elif not body.get("model"):
+            self._send_error(ex, 400, "you must provide a model parameter")
+        elif not isinstance(body.get("messages"), list) or not body["messages"]:
+            self._send_error(ex, 400, "Missing required parameter: 'messages'.", "messages")
+        else:
+            text = self._next_reply()
+            prompt = "\n".join(str(m.get("content", "")) for m in body["messages"] if isinstance(m, dict))
+            if body.get("stream") is True:
+                self._stream(ex, body, text, count_tokens(prompt))
+            else:
+                ex.send_json(200, self._completion(body, text, count_tokens(prompt)))
+
+    def _next_reply(self) -> str:
+        with self._lock:
+            return self._config.replies.pop(0) if self._config.replies else self._config.reply
+
+    @staticmethod
+    def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+        return {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+
+    @staticmethod
+    def _envelope(body: dict[str, Any], obj: str, completion_id: str) -> dict[str, Any]:
+        return {
+            "id": completion_id,
+            "object": obj,
+            "created": int(time.time()),
+            "model": body["model"],
+            "service_tier": "default",
+            "system_fingerprint": "fp_emulator",
+        }
+
+    def _completion(self, body: dict[str, Any], text: str, prompt_tokens: int) -> dict[str, Any]:
+        out = self._envelope(body, "chat.completion", f"chatcmpl-{uuid.uuid4().hex[:24]}")
+        message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
+        out["choices"] = [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}]
+        out["usage"] = self._usage(prompt_tokens, count_tokens(text))
+        return out
+
+    def _stream(self, ex: Exchange, body: dict[str, Any], text: str, prompt_tokens: int) -> None:
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        base = self._envelope(body, "chat.completion.chunk", f"chatcmpl-{uuid.uuid4().hex[:24]}")
+
+        def event(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> None:
+            chunk = {**base, "choices": choices}
+            if include_usage:  # every chunk carries "usage": null until the last one
+                chunk["usage"] = usage
+            ex.write_chunk(b"data: " + dump_json(chunk) + b"\n\n")
+
+        def delta(content: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
+            return [{"index": 0, "delta": content, "logprobs": None, "finish_reason": finish}]
+
+        ex.begin_stream("text/event-stream; charset=utf-8")
+        event(delta({"role": "assistant", "content": "", "refusal": None}))
+        pieces = split_tokens(text)
+        for i, piece in enumerate(pieces):
+            if i and not ex.sleep(self.config.token_delay):
+                ex.abandon()
+                return
+            event(delta({"content": piece}))
+        event(delta({}, "stop"))
+        if include_usage:
+            event([], self._usage(prompt_tokens, len(pieces)))
+        ex.write_chunk(b"data: [DONE]\n\n")
+        ex.end_stream()
+
+    def _models(self, ex: Exchange) -> None:
+        models = [
+            {"id": m, "object": "model", "created": 1_715_367_049, "owned_by": "system"}
+            for m in self.config.models
+        ]
+        ex.send_json(200, {"object": "list", "data": models})
+
+    def _control(self, ex: Exchange) -> None:
+        if (ex.method, ex.path) == ("POST", "/_emulator/reset"):
+            self.reset()
+            ex.send_json(200, {})
+        elif (ex.method, ex.path) == ("GET", "/_emulator/state"):
+            ex.send_json(
+                200, {"config": dataclasses.asdict(self.config), "request_count": len(self.requests)}
+            )
+        elif (ex.method, ex.path) == ("POST", "/_emulator/config"):
+            try:
+                self.configure(**json.loads(ex.body or b"{}"))
+            except (ValueError, TypeError) as exc:
+                ex.send_json(400, {"error": str(exc)})
+                return
+            ex.send_json(200, dataclasses.asdict(self.config))
+        else:
+            ex.send_json(404, {"error": "unknown control route"})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve the OpenAI emulator until killed.")
+    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--config", help="JSON file with OpenAIConfig fields")
+    args = parser.parse_args(argv)
+    fields: dict[str, Any] = {}
+    if args.config:
+        with open(args.config, encoding="utf-8") as fh:
+            fields = json.load(fh)
+    OpenAIEmulator(port=args.port, host=args.host, **fields).serve_until_killed()
+
+
+if __name__ == "__main__":
+    main()

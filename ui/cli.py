@@ -1,0 +1,125 @@
+"""`modelyard`: ask for an artifact, inspect models, read the usage dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from config.loader import ConfigError, load_config
+from config.schema import AppConfig, UnknownTaskError
+from ui.render import overview_table, stats_table, status_line
+
+# The graph and its SDKs are imported by the commands that need them: `stats` stays instant.
+
+EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, EXIT_NO_ARTIFACT = 0, 1, 2, 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: `ask`, `models`, `stats`."""
+    parser = argparse.ArgumentParser(prog="modelyard", description=__doc__)
+    parser.add_argument("--config", help="models.yaml to use (default: MODELYARD_CONFIG or the packaged one)")
+    parser.add_argument("--data-dir", help="where checkpoints and usage stats live (MODELYARD_DATA_DIR)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ask = sub.add_parser("ask", help="produce an artifact")
+    ask.add_argument("prompt", help='the request, e.g. "ERD for a blog"')
+    ask.add_argument("--task", help="task type (default: classified from the prompt)")
+    ask.add_argument("--local-only", action="store_true", help="never call a cloud model")
+    ask.add_argument("--json", action="store_true", help="print the response as one JSON object")
+    ask.add_argument("--thread", help="continue the conversation with this id")
+    ask.add_argument("-q", "--quiet", action="store_true", help="no status lines or tokens on stderr")
+    for name, text in (("models", "each task type's model and its status"), ("stats", "per-model usage")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `modelyard` script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
+    try:
+        config = load_config(args.config, data_dir=args.data_dir)
+        if args.command == "ask":
+            return asyncio.run(_ask(config, args))
+        if args.command == "models":
+            return asyncio.run(_models(config, args.json))
+        return _stats(config, args.json)
+    except (ConfigError, UnknownTaskError) as exc:
+        print(f"modelyard: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _ask(config: AppConfig, args: argparse.Namespace) -> int:
+    from graph.router import ModelRouter
+    from nodes.response import ModelResponse
+
+    async with ModelRouter(config) as router:
+        router.check_task(args.task)
+        response: ModelResponse | None = None
+        streaming = False
+        async for item in router.stream(
+            args.prompt, task_type=args.task, thread_id=args.thread, force_local=args.local_only or None
+        ):
+            if isinstance(item, ModelResponse):
+                response = item
+            elif args.quiet:
+                continue
+            elif item["kind"] == "token":
+                if not args.json:
+                    sys.stderr.write(item["text"])
+                    sys.stderr.flush()
+                    streaming = True
+            else:
+                if streaming:
+                    sys.stderr.write("\n")
+                    streaming = False
+                print(status_line(item), file=sys.stderr, flush=True)
+    assert response is not None
+    if args.json:
+        print(json.dumps(response.to_dict(), indent=2))
+    elif response.content:
+        print(response.content)
+    return EXIT_OK if response.ok else EXIT_NO_ARTIFACT
+
+
+async def _models(config: AppConfig, as_json: bool) -> int:
+    from graph.overview import models_overview
+    from services import Services
+
+    services = Services.create(config)
+    try:
+        overview = await models_overview(services)
+    finally:
+        await services.aclose()
+    if as_json:
+        print(json.dumps(overview.to_dict(), indent=2))
+    else:
+        if overview.error:
+            print(f"Ollama is not reachable at {overview.ollama_url}: {overview.error}", file=sys.stderr)
+        print(overview_table(overview))
+    return EXIT_UNAVAILABLE if overview.error else EXIT_OK
+
+
+def _stats(config: AppConfig, as_json: bool) -> int:
+    from usage.store import UsageStore
+
+    with UsageStore.in_data_dir(config.data_dir) as store:
+        stats = [s.to_dict() for s in store.dashboard()]
+    if as_json:
+        print(json.dumps(stats, indent=2))
+    elif stats:
+        print(stats_table(stats))
+    else:
+        print(f"No requests recorded yet in {config.data_dir}.")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,2 @@
+class UsageStoreError(Exception):
+    """The usage database cannot be opened, migrated or written."""

@@ -1,0 +1,118 @@
+"""Numbered, append-only schema migrations for usage.db.
+
+To change the schema, append a ``Migration`` with the next id; never edit or
+reorder applied ones. ``apply_migrations`` runs at every open and is a no-op
+when everything is recorded in ``_migrations``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from usage.errors import UsageStoreError
+from usage.row import now_iso
+
+MIGRATIONS_TABLE = "_migrations"
+REQUESTS_TABLE = "requests"
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step: ``apply`` runs inside a transaction."""
+
+    id: int
+    name: str
+    apply: Callable[[Database], None]
+
+
+def _create_requests(db: Database) -> None:
+    # Spelled out instead of derived from UsageRow: a migration is a frozen
+    # snapshot, later UsageRow fields need their own migration.
+    db.table(REQUESTS_TABLE).create(
+        {
+            "id": int,
+            "thread_id": str,
+            "task_type": str,
+            "model": str,
+            "provider": str,
+            "location": str,
+            "status": str,
+            "fallback_reason": str,
+            "local_model": str,
+            "load_time_s": float,
+            "first_token_s": float,
+            "generation_time_s": float,
+            "input_tokens": int,
+            "output_tokens": int,
+            "validation": str,
+            "validation_error": str,
+            "attempts": int,
+            "error_message": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"thread_id", "task_type", "model", "provider", "location", "status"}
+        | {"attempts", "created_at"},
+    )
+    requests = db.table(REQUESTS_TABLE)
+    requests.create_index(["model"], index_name="idx_requests_model")
+    requests.create_index(["created_at"], index_name="idx_requests_created_at")
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "create_requests", _create_requests),)
+
+
+def applied_migrations(db: Database) -> list[int]:
+    """Return the ids recorded in ``_migrations``, ascending."""
+    rows = db.execute(f"SELECT id FROM {MIGRATIONS_TABLE} ORDER BY id").fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def _check_sequence(migrations: Sequence[Migration]) -> None:
+    ids = [migration.id for migration in migrations]
+    if ids != list(range(1, len(ids) + 1)):
+        raise ValueError(f"migration ids must be 1..n in order, got {ids}")
+
+
+def apply_migrations(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> list[int]:
+    """Apply the migrations not yet recorded, in order; return the ids applied now.
+
+    Everything runs in one ``BEGIN IMMEDIATE`` transaction: two processes
+    opening the same file (UI and CLI) serialise on the write lock instead of
+    both applying a step, and a failing step leaves the schema untouched.
+    """
+    _check_sequence(migrations)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        applied = _apply_pending(db, migrations)
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
+    return applied
+
+
+def _apply_pending(db: Database, migrations: Sequence[Migration]) -> list[int]:
+    db.execute(
+        f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+        "(id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    done = set(applied_migrations(db))
+    unknown = sorted(done - {migration.id for migration in migrations})
+    if unknown:
+        # Written by a newer modelyard; writing with an older idea of the
+        # schema could damage it, so refuse.
+        raise UsageStoreError(f"database has migrations {unknown} this version does not know")
+    applied: list[int] = []
+    for migration in migrations:
+        if migration.id not in done:
+            migration.apply(db)
+            db.execute(
+                f"INSERT INTO {MIGRATIONS_TABLE} (id, name, applied_at) VALUES (?, ?, ?)",
+                (migration.id, migration.name, now_iso()),
+            )
+            applied.append(migration.id)
+    return applied
