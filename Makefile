@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PROMPT ?= ERD for a blog with users, posts and comments
 
-.PHONY: setup run test lint bench demo-emulators clean
+.PHONY: setup run test lint bench studio clean
 
 # uv resolves and installs this dependency set in seconds (pip took over 17 minutes).
 $(UV):
@@ -25,6 +25,9 @@ lint: setup
 
 bench: setup
 	$(UV) run python bench/bench_router.py
+
+studio: setup
+	LANGGRAPH_CLI_NO_ANALYTICS=1 LANGSMITH_TRACING=false $(UV) run langgraph dev
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

@@ -53,7 +53,7 @@ def cloud_policy(config: AppConfig, force_local: bool, available: tuple[str, ...
 
 async def classify_task(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Resolve the task type and reset every per-request field of the thread's state."""
-    svc = services_for(runtime.context)
+    svc = await services_for(runtime.context)
     config = svc.config
     task, how, confidence = classify(config, state)
     force_local = state.get("force_local")

@@ -20,7 +20,7 @@ _PROVIDER_NAMES = {"gemini": "Gemini", "openai": "OpenAI"}
 
 async def cloud_fallback(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Try the remaining providers until one replies; its reply is validated next."""
-    svc = services_for(runtime.context)
+    svc = await services_for(runtime.context)
     route = svc.config.route(state["task"])
     writer = runtime.stream_writer
     tried = list(state.get("cloud_tried", []))

@@ -23,7 +23,7 @@ _TICK_S = 1.0  # how often the elapsed time of a load is reported
 
 async def ensure_model(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Report the model's status and load it when needed; a failure becomes a fallback reason."""
-    svc = services_for(runtime.context)
+    svc = await services_for(runtime.context)
     model, writer = state["model"], runtime.stream_writer
     if svc.ollama.known_ready(model):  # fast path: no round trip while keep-alive is running
         emit_status(writer, NODE, f"{model} is ready", model=model, model_status="ready")

@@ -90,7 +90,7 @@ def usage_row(state: State, response: ModelResponse) -> UsageRow:
 
 async def finalize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Finish the request: response in state, usage row on disk, final status line."""
-    svc = services_for(runtime.context)
+    svc = await services_for(runtime.context)
     thread_id = get_config().get("configurable", {}).get("thread_id")
     response = build_response(state, thread_id)
     try:

@@ -18,7 +18,7 @@ NODE = "local_generate"
 
 async def local_generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Generate with the local model; a failure is recorded as a fallback reason, not raised."""
-    svc = services_for(runtime.context)
+    svc = await services_for(runtime.context)
     model, writer = state["model"], runtime.stream_writer
     route = svc.config.route(state["task"])
     validation = state.get("validation")

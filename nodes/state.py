@@ -7,7 +7,12 @@ graph -> nodes. `graph` re-exports it.
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, Required, TypedDict
+from typing import Annotated, Any, Literal, Required
+
+from pydantic import ConfigDict
+
+# typing_extensions' TypedDict: pydantic (Studio's schemas) rejects typing's on Python < 3.12.
+from typing_extensions import TypedDict
 
 from providers.errors import FallbackReason
 
@@ -17,6 +22,8 @@ ClassifiedBy = Literal["explicit", "keywords", "carried_over", "default"]
 
 class RequestIn(TypedDict, total=False):
     """What a caller (CLI, chat UI, Studio's form) sends for one request."""
+
+    __pydantic_config__ = ConfigDict(use_attribute_docstrings=True)  # type: ignore[misc]
 
     prompt: Required[str]
     """The user's request, e.g. "ERD for a blog" or "now add a TAGS table"."""

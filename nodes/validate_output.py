@@ -22,7 +22,7 @@ _LABELS = {
 
 async def validate_output(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Record the verdict on the latest reply; the edges decide repair, fallback or finish."""
-    svc = services_for(runtime.context)
+    svc = await services_for(runtime.context)
     route = svc.config.route(state["task"])
     writer = runtime.stream_writer
     emit_status(writer, NODE, f"Validating {_LABELS[route.validator]}")

@@ -1,0 +1,136 @@
+"""The graph as LangGraph Studio sees it: a real `langgraph dev` server on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import MERMAID, OPENAI_KEY, free_port
+from tests.emulators.ollama import OllamaEmulator
+from tests.emulators.openai_compat import OpenAIEmulator
+
+ROOT = Path(__file__).resolve().parent.parent
+NODES = ["classify_task", "ensure_model", "local_generate", "validate_output", "finalize"]
+
+
+@pytest.fixture
+def studio(tmp_path: Path, ollama: OllamaEmulator, cloud: OpenAIEmulator) -> Iterator[httpx.Client]:
+    port = free_port()
+    env = os.environ | {
+        "OLLAMA_HOST": ollama.url,
+        "MODELYARD_DATA_DIR": str(tmp_path / "data"),
+        "OPENAI_BASE_URL": cloud.url,
+        "OPENAI_API_KEY": OPENAI_KEY,
+        "LANGSMITH_TRACING": "false",  # no test reaches the internet
+        "LANGGRAPH_CLI_NO_ANALYTICS": "1",
+    }
+    langgraph = Path(sys.executable).with_name("langgraph")
+    log = (tmp_path / "langgraph-dev.log").open("w")
+    server = subprocess.Popen(
+        [str(langgraph), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        _wait_ready(client, server, tmp_path / "langgraph-dev.log")
+        yield client
+    finally:
+        client.close()
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+        log.close()
+
+
+def _wait_ready(client: httpx.Client, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"langgraph dev exited:\n{log.read_text()[-3000:]}")
+        try:
+            if client.get("/ok").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"langgraph dev did not start:\n{log.read_text()[-3000:]}")
+
+
+def _run(client: httpx.Client, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    thread_id = client.post("/threads", json={}).json()["thread_id"]
+    final = client.post(
+        f"/threads/{thread_id}/runs/wait", json={"assistant_id": "modelyard", "input": request}
+    ).json()
+    assert "__error__" not in final, final
+    return thread_id, final
+
+
+def _node_sequence(client: httpx.Client, thread_id: str) -> list[str]:
+    history = client.post(f"/threads/{thread_id}/history", json={"limit": 50}).json()
+    # Newest first; each checkpoint's `next` names the node that ran after it.
+    return [c["next"][0] for c in reversed(history) if c["next"] and c["next"][0] != "__start__"]
+
+
+def test_schemas_are_narrow_and_documented(studio: httpx.Client) -> None:
+    (assistant,) = studio.post("/assistants/search", json={"graph_id": "modelyard"}).json()
+    schemas = studio.get(f"/assistants/{assistant['assistant_id']}/schemas").json()
+    assert set(schemas["input_schema"]["properties"]) == {"prompt", "task_type", "force_local"}
+    assert schemas["input_schema"]["required"] == ["prompt"]
+    assert "empty means classify" in schemas["input_schema"]["properties"]["task_type"]["description"]
+    assert {"config_path", "data_dir"} <= set(schemas["context_schema"]["properties"])
+    assert "response" in schemas["state_schema"]["properties"]
+
+
+def test_mermaid_request_runs_to_the_end_with_one_checkpoint_per_node(studio: httpx.Client) -> None:
+    thread_id, final = _run(studio, {"prompt": "ERD for a blog", "task_type": "erd"})
+    response = final["response"]
+    assert response["content"].startswith("erDiagram") and response["valid"]
+    assert (response["model_used"], response["is_fallback"], response["fallback_reason"]) == (
+        MERMAID,
+        False,
+        None,
+    )
+    assert final["artifact"] == response["content"]
+    assert _node_sequence(studio, thread_id) == NODES
+
+
+def test_status_events_reach_studios_stream(studio: httpx.Client) -> None:
+    thread_id = studio.post("/threads", json={}).json()["thread_id"]
+    body = {"assistant_id": "modelyard", "input": {"prompt": "ERD for a blog"}, "stream_mode": ["custom"]}
+    with studio.stream("POST", f"/threads/{thread_id}/runs/stream", json=body) as resp:
+        lines = [line for line in resp.iter_lines() if line.startswith("data: ")]
+    events = [json.loads(line[6:]) for line in lines]
+    messages = [e["message"] for e in events if isinstance(e, dict) and e.get("kind") == "status"]
+    assert any(m.startswith(f"Loading {MERMAID}") for m in messages)
+    assert "Validating Mermaid syntax" in messages
+    assert any(m.startswith(f"Generated using {MERMAID} (local)") for m in messages)
+
+
+def test_ollama_stopped_ends_in_the_cloud_with_the_reason_in_state(
+    studio: httpx.Client, ollama: OllamaEmulator
+) -> None:
+    ollama.stop()
+    thread_id, final = _run(studio, {"prompt": "ERD for a blog", "task_type": "erd"})
+    assert final["fallback_reason"] == "server_down"
+    assert final["response"]["is_fallback"] and final["response"]["model_used"] == "gpt-4o-mini"
+    assert final["response"]["content"].startswith("erDiagram")
+    assert _node_sequence(studio, thread_id) == [
+        "classify_task",
+        "ensure_model",
+        "cloud_fallback",
+        "validate_output",
+        "finalize",
+    ]
