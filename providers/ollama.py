@@ -251,7 +251,9 @@ class OllamaClient:
         parts: list[str] = []
         try:
             async with asyncio.timeout_at(started + first_limit) as deadline:
-                async with self._http.stream("POST", "/api/chat", json=body) as resp:
+                # Our own deadlines bound the stream; httpx's read timeout would cut a slow model short.
+                unbounded = httpx.Timeout(None, connect=self._cfg.connect_timeout)
+                async with self._http.stream("POST", "/api/chat", json=body, timeout=unbounded) as resp:
                     if resp.status_code != 200:
                         err = error_from_message(error_text(await resp.aread()), name, resp.status_code)
                         raise _Retryable(err) if resp.status_code in _RETRY_STATUSES else err
@@ -273,10 +275,8 @@ class OllamaClient:
                             return Generation("".join(parts), stats)
         except TimeoutError:
             if first_token_at is None:
-                raise ProviderError("timeout", f"{name} sent no token within {first_limit:.0f} s") from None
-            raise ProviderError(
-                "timeout", f"{name} did not finish within {self._cfg.timeout:.0f} s"
-            ) from None
+                raise ProviderError("timeout", f"{name} sent no token within {first_limit:g} s") from None
+            raise ProviderError("timeout", f"{name} did not finish within {self._cfg.timeout:g} s") from None
         except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
             err = transport_error(exc, self.base_url, f"generation with {name}")
             raise (_Retryable(err) if first_token_at is None else err) from None

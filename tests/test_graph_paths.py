@@ -242,3 +242,13 @@ async def test_a_crashing_node_still_leaves_checkpoint_and_usage_row(
     (row,) = rig.usage_rows()
     assert row["status"] == "failed" and row["thread_id"] == "t-crash"
     assert rig.checkpoint_count("t-crash") >= 1
+
+
+async def test_missing_model_is_pulled_where_the_config_allows(rig: Rig) -> None:
+    rig.ollama.update_model(MERMAID, installed=False)
+    response = await rig.ask(rig.config(allow_pull=True), "ERD for a blog")
+    assert response.ok and not response.is_fallback and response.model_used == MERMAID
+    statuses = rig.statuses()
+    assert f"{MERMAID} is not installed: pulling it" in statuses
+    assert any(s.startswith(f"Pulling {MERMAID}: success") for s in statuses)
+    assert rig.cloud.requests == []
