@@ -15,13 +15,17 @@ from services import Context, services_for
 
 
 def keyword_scores(config: AppConfig, prompt: str) -> dict[str, int]:
-    """How many of each task's keywords the prompt contains (whole words, any case)."""
+    """Characters of each task's keywords found in the prompt (whole words, any case).
+
+    Longer matches are more specific: "entity relationship diagram" is an ERD even though
+    it also says "diagram".
+    """
     text = prompt.lower()
     scores: dict[str, int] = {}
     for name, route in config.routing.tasks.items():
-        hits = sum(1 for kw in route.keywords if re.search(rf"\b{re.escape(kw.lower())}\b", text))
-        if hits:
-            scores[name] = hits
+        matched = [kw for kw in route.keywords if re.search(rf"\b{re.escape(kw.lower())}\b", text)]
+        if matched:
+            scores[name] = sum(len(kw) for kw in matched)
     return scores
 
 
@@ -33,7 +37,8 @@ def classify(config: AppConfig, state: State) -> tuple[str, ClassifiedBy, float]
     scores = keyword_scores(config, state["prompt"])
     if scores:
         best = max(scores, key=lambda name: scores[name])  # ties: first in config order
-        return best, "keywords", min(0.95, 0.55 + 0.15 * scores[best])
+        runner_up = max((v for k, v in scores.items() if k != best), default=0)
+        return best, "keywords", round(min(0.95, 0.6 + 0.35 * (1 - runner_up / scores[best])), 2)
     last = state.get("last_task")
     if last and last in config.routing.tasks:
         return last, "carried_over", 0.6
@@ -64,7 +69,7 @@ async def classify_task(state: State, runtime: Runtime[Context]) -> dict[str, An
     emit_status(
         runtime.stream_writer,
         "classify_task",
-        f"Task: {task} ({_how_text(how, state)}) -> {route.model}",
+        f"Task: {task} ({_how_text(how, state)}, confidence {confidence:.2f}) -> {route.model}",
         model=route.model,
     )
     return {

@@ -28,7 +28,8 @@ def explain_failure(state: State) -> str:
     reason = state.get("fallback_reason")
     parts = [f"Local model {model} failed ({reason}: {REASON_TEXT.get(reason or '', 'unknown')})."]
     if state.get("error"):
-        parts.append(str(state.get("error")))
+        error = str(state.get("error")).strip()
+        parts.append(error if error.endswith(".") else f"{error}.")
     blocked = state.get("cloud_blocked")
     if blocked:
         parts.append(f"No cloud fallback: {blocked}.")
