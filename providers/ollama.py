@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -20,12 +18,14 @@ from providers.ollama_http import (
     canonical,
     error_from_message,
     error_text,
+    final_stats,
+    keep_alive_seconds,
     parse_line,
+    parse_time,
     transport_error,
 )
 from providers.ollama_types import (
     Generation,
-    GenerationStats,
     InstalledModel,
     LoadedModel,
     ModelStatus,
@@ -34,19 +34,6 @@ from providers.ollama_types import (
 
 log = logging.getLogger(__name__)
 _RETRY_STATUSES = frozenset({502, 503})  # Ollama answers 503 when its queue is full
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
-_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-
-
-def keep_alive_seconds(value: str | int) -> float:
-    """Ollama's keep_alive as seconds: a number, or a Go duration; negative keeps forever."""
-    text = str(value).strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        sign = -1.0 if text.startswith("-") else 1.0
-        seconds = sign * sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(text))
-    return math.inf if seconds < 0 else seconds
 
 
 class OllamaClient:
@@ -104,7 +91,7 @@ class OllamaClient:
                 name=str(m["name"]),
                 size=int(m.get("size") or 0),
                 size_vram=int(m.get("size_vram") or 0),
-                expires_at=_parse_time(m.get("expires_at")),
+                expires_at=parse_time(m.get("expires_at")),
             )
             for m in data.get("models") or []
         ]
@@ -271,7 +258,7 @@ class OllamaClient:
                                 on_token(text)
                         if chunk.get("done"):
                             self._ready_until[name] = self._clock() + self._keep_alive_s
-                            stats = _stats(chunk, started, first_token_at, loop.time())
+                            stats = final_stats(chunk, started, first_token_at, loop.time())
                             return Generation("".join(parts), stats)
         except TimeoutError:
             if first_token_at is None:
@@ -341,28 +328,3 @@ class _Retryable(Exception):
     def __init__(self, error: ProviderError) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    text = re.sub(r"(\.\d{6})\d+", r"\1", value.replace("Z", "+00:00"))  # Go gives nanoseconds
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def _stats(chunk: dict[str, Any], started: float, first: float | None, now: float) -> GenerationStats:
-    def seconds(key: str) -> float | None:
-        value = chunk.get(key)
-        return value / 1e9 if isinstance(value, int | float) else None
-
-    return GenerationStats(
-        first_token_s=None if first is None else first - started,
-        total_s=now - started,
-        load_s=seconds("load_duration"),
-        input_tokens=chunk.get("prompt_eval_count"),
-        output_tokens=chunk.get("eval_count"),
-        done_reason=chunk.get("done_reason"),
-    )

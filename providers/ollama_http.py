@@ -1,13 +1,17 @@
-"""Translate Ollama's HTTP replies and transport errors into `ProviderError`, once, here."""
+"""Ollama's wire format: error bodies and lines to ProviderError, durations, times, final-chunk stats."""
 
 from __future__ import annotations
 
 import json
+import math
+import re
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from providers.errors import ProviderError
+from providers.ollama_types import GenerationStats
 
 # Substrings of the errors Ollama's scheduler returns when a model cannot be loaded.
 _LOAD_ERROR_MARKERS = (
@@ -74,3 +78,46 @@ def parse_line(line: str, model: str) -> dict[str, Any]:
     if "error" in chunk:
         raise error_from_message(str(chunk["error"]), model)
     return chunk
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def keep_alive_seconds(value: str | int) -> float:
+    """Ollama's keep_alive as seconds: a number, or a Go duration; negative keeps forever."""
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        sign = -1.0 if text.startswith("-") else 1.0
+        seconds = sign * sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(text))
+    return math.inf if seconds < 0 else seconds
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 time from Ollama (Go writes nanoseconds; Python reads microseconds)."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value.replace("Z", "+00:00"))
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def final_stats(chunk: dict[str, Any], started: float, first: float | None, now: float) -> GenerationStats:
+    """Our timings plus the token counts and load time from Ollama's final chunk."""
+
+    def seconds(key: str) -> float | None:
+        value = chunk.get(key)
+        return value / 1e9 if isinstance(value, int | float) else None
+
+    return GenerationStats(
+        first_token_s=None if first is None else first - started,
+        total_s=now - started,
+        load_s=seconds("load_duration"),
+        input_tokens=chunk.get("prompt_eval_count"),
+        output_tokens=chunk.get("eval_count"),
+        done_reason=chunk.get("done_reason"),
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from config import ConfigError, load_config, normalise_ollama_host
-from providers.ollama import keep_alive_seconds
+from providers.ollama_http import keep_alive_seconds
 
 
 def test_default_table_routes_the_seed_models(tmp_path: Path) -> None:
