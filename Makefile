@@ -1,21 +1,36 @@
 # The README's commands. Each target does its own set-up from a fresh clone.
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+WORKER := validators/mermaid_worker
+HOST ?= 127.0.0.1
+PORT ?= 8000
 PROMPT ?= ERD for a blog with users, posts and comments
 
-.PHONY: setup run test lint bench studio clean
+.PHONY: setup browser run ask test lint bench studio clean
 
 # uv resolves and installs this dependency set in seconds (pip took over 17 minutes).
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
 
-setup: $(UV)
+# The Mermaid parser runs in Node: install the pinned npm packages from the lockfile.
+$(WORKER)/node_modules/.package-lock.json: $(WORKER)/package-lock.json
+	cd $(WORKER) && npm ci --no-audit --no-fund --loglevel=error
+
+setup: $(UV) $(WORKER)/node_modules/.package-lock.json
 	$(UV) sync --frozen
+	$(UV) run python -m ui.setup_frontend
+
+# Browser tests drive Debian's Chromium; never a browser download.
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
 
 run: setup
+	$(UV) run chainlit run ui/app.py --host $(HOST) --port $(PORT)
+
+ask: setup
 	$(UV) run modelyard ask "$(PROMPT)"
 
-test: setup
+test: setup browser
 	$(UV) run pytest -q
 
 lint: setup
@@ -30,4 +45,4 @@ studio: setup
 	LANGGRAPH_CLI_NO_ANALYTICS=1 LANGSMITH_TRACING=false $(UV) run langgraph dev
 
 clean:
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache $(WORKER)/node_modules ui/build ui/public/vendor public

@@ -56,9 +56,15 @@ class RoutingConfig(_Strict):
 
 
 class ValidationConfig(_Strict):
-    """How hard we try to get a valid artifact out of the local model."""
+    """How artifacts are checked, and how hard we try to get a valid one."""
 
-    repair_attempts: int = Field(1, ge=0, le=5)
+    repair_attempts: int = Field(1, ge=0, le=5, description="repairs asked of the local model")
+    cloud_repair_attempts: int = Field(1, ge=0, le=5, description="repairs asked of each cloud provider")
+    mermaid_timeout: float = Field(5.0, gt=0, description="seconds the Mermaid parser may take per diagram")
+    mermaid_start_timeout: float = Field(
+        30.0, gt=0, description="seconds for the Mermaid worker to start (Node and mermaid import)"
+    )
+    node: str = Field("node", min_length=1, description="the Node.js executable that runs the Mermaid parser")
 
 
 def _default_cloud_models() -> dict[CloudProviderName, str]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Literal
 
 from nodes.state import State
+from nodes.validate_output import cloud_providers_left, next_step
 
 
 def _cloud_or_finalize(state: State) -> Literal["cloud_fallback", "finalize"]:
-    tried = state.get("cloud_tried", [])
-    remaining = [p for p in state.get("cloud_providers", []) if p not in tried]
-    return "cloud_fallback" if remaining else "finalize"
+    return "cloud_fallback" if cloud_providers_left(state) else "finalize"
 
 
 def route_after_ensure(state: State) -> Literal["local_generate", "cloud_fallback", "finalize"]:
@@ -28,15 +27,12 @@ def route_after_generate(state: State) -> Literal["validate_output", "cloud_fall
 
 
 def route_after_validate(state: State) -> Literal["finalize", "local_generate", "cloud_fallback"]:
-    """Valid: finish. Invalid local: repair while repairs are left, then the cloud. Invalid cloud: next."""
-    validation = state.get("validation")
-    if validation is None:
-        raise ValueError("route_after_validate reached without a validation verdict")
-    if validation.get("valid"):
-        return "finalize"
-    if state.get("reply_source") == "local" and state.get("repairs_left", 0) > 0:
-        return "local_generate"
-    return _cloud_or_finalize(state)
+    """Valid: finish. Invalid: the same model repairs while repairs are left, then the next provider.
+
+    The local model first, then each cloud provider in turn; with nothing left, finish and
+    deliver the artifact marked invalid.
+    """
+    return next_step(state)
 
 
 def route_after_cloud(state: State) -> Literal["validate_output", "finalize"]:

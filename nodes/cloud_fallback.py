@@ -1,35 +1,61 @@
-"""cloud_fallback: ask the next allowed cloud provider, in the configured order."""
+"""cloud_fallback: ask the next allowed cloud provider, in the configured order, or have it repair."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast, get_args
 
 from langgraph.runtime import Runtime
+from langgraph.types import StreamWriter
 
+from config.schema import CloudProviderName, TaskRoute
 from nodes.attempts import failed_attempt, reply_attempt
 from nodes.events import TokenStream, emit_status
-from nodes.messages import request_prompt
-from nodes.prompts import system_prompt
-from nodes.state import State
+from nodes.messages import chat_messages
+from nodes.state import Attempt, State
+from nodes.validate_output import cloud_repair_due
+from providers.cloud import CloudReply
 from providers.errors import REASON_TEXT, ProviderError
-from services import Context, services_for
+from services import Context, Services, services_for
 
 NODE = "cloud_fallback"
 _PROVIDER_NAMES = {"gemini": "Gemini", "openai": "OpenAI"}
 
 
 async def cloud_fallback(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Try the remaining providers until one replies; its reply is validated next."""
+    """Repair the cloud's invalid reply while repairs are left; else try the remaining providers."""
     svc = await services_for(runtime.context)
     route = svc.config.route(state["task"])
     writer = runtime.stream_writer
-    tried = list(state.get("cloud_tried", []))
     attempts = list(state.get("attempts", []))
+    update: dict[str, Any] = {}
+    error = state.get("error") or ""
+    if cloud_repair_due(state):
+        provider = str(state.get("reply_provider"))
+        name = str(state.get("reply_model"))
+        update["cloud_repairs_left"] = state.get("cloud_repairs_left", 0) - 1
+        try:
+            reply = await _ask(svc, provider, chat_messages(state, route, repair=True), route, writer)
+        except ProviderError as exc:  # the repair failed: the remaining providers still may help
+            emit_status(
+                writer, NODE, f"{provider} failed to repair: {exc.message}", level="warning", model=name
+            )
+            attempts.append(failed_attempt("cloud", provider, name, exc, repair=True))
+            error = f"{error} Cloud repair failed: {exc.message}".strip()
+        else:
+            attempts.append(reply_attempt("cloud", provider, name, repair=True))
+            return {**update, **_replied(reply, attempts)}
+    return {**update, **await _next_provider(state, svc, route, writer, attempts, error)}
+
+
+async def _next_provider(
+    state: State, svc: Services, route: TaskRoute, writer: StreamWriter, attempts: list[Attempt], error: str
+) -> dict[str, Any]:
+    tried = list(state.get("cloud_tried", []))
     reason = state.get("fallback_reason") or "generation_error"
     errors: list[str] = []
     for provider in (p for p in state.get("cloud_providers", []) if p not in tried):
         tried.append(provider)
-        name = svc.cloud.model_name(provider)  # type: ignore[arg-type]
+        name = svc.cloud.model_name(_provider(provider))
         emit_status(
             writer,
             NODE,
@@ -38,37 +64,55 @@ async def cloud_fallback(state: State, runtime: Runtime[Context]) -> dict[str, A
             level="warning",
             model=name,
         )
-        tokens = TokenStream(writer, "cloud")
         try:
-            reply = await svc.cloud.generate(
-                provider,  # type: ignore[arg-type]
-                system_prompt(route),
-                request_prompt(state, route),
-                on_token=tokens,
-            )
+            reply = await _ask(svc, provider, chat_messages(state, route, repair=False), route, writer)
         except ProviderError as exc:
-            tokens.flush()
             emit_status(writer, NODE, f"{provider} failed: {exc.message}", level="warning", model=name)
             attempts.append(failed_attempt("cloud", provider, name, exc))
             errors.append(exc.message)
             continue
-        tokens.flush()
         attempts.append(reply_attempt("cloud", provider, name))
         return {
             "cloud_tried": tried,
-            "attempts": attempts,
-            "reply": reply.text,
-            "reply_source": "cloud",
-            "reply_provider": provider,
-            "reply_model": reply.model,
-            "first_token_s": reply.first_token_s,
-            "input_tokens": reply.input_tokens,
-            "output_tokens": reply.output_tokens,
+            "cloud_repairs_left": svc.config.validation.cloud_repair_attempts,
+            **_replied(reply, attempts),
         }
-    error = state.get("error") or ""
+    if errors:
+        error = f"{error} Cloud fallback failed too: {'; '.join(errors)}".strip()
+    return {"cloud_tried": tried, "attempts": attempts, "reply": None, "error": error}
+
+
+async def _ask(
+    svc: Services, provider: str, messages: list[dict[str, str]], route: TaskRoute, writer: StreamWriter
+) -> CloudReply:
+    """One cloud call, streamed to the user (JIRA tasks through the provider's structured output)."""
+    svc.validators.prepare(route.validator)
+    tokens = TokenStream(writer, "cloud")
+    try:
+        return await svc.cloud.generate(
+            _provider(provider),
+            messages,
+            on_token=tokens,
+            schema=svc.validators.response_schema(route.validator),
+        )
+    finally:
+        tokens.flush()
+
+
+def _provider(name: str) -> CloudProviderName:
+    if name not in get_args(CloudProviderName):
+        raise ValueError(f"unknown cloud provider {name!r}")
+    return cast(CloudProviderName, name)
+
+
+def _replied(reply: CloudReply, attempts: list[Attempt]) -> dict[str, Any]:
     return {
-        "cloud_tried": tried,
         "attempts": attempts,
-        "reply": None,
-        "error": f"{error} Cloud fallback failed too: {'; '.join(errors)}".strip(),
+        "reply": reply.text,
+        "reply_source": "cloud",
+        "reply_provider": reply.provider,
+        "reply_model": reply.model,
+        "first_token_s": reply.first_token_s,
+        "input_tokens": reply.input_tokens,
+        "output_tokens": reply.output_tokens,
     }

@@ -25,16 +25,19 @@ async def local_generate(state: State, runtime: Runtime[Context]) -> dict[str, A
     repair = bool(validation) and not (validation or {}).get("valid")
     attempts = list(state.get("attempts", []))
     update: dict[str, Any] = {}
-    if repair:
+    if repair:  # validate_output has said why and announced the repair
         update["repairs_left"] = state.get("repairs_left", 0) - 1
-        done = svc.config.validation.repair_attempts - update["repairs_left"]
-        total = svc.config.validation.repair_attempts
-        emit_status(writer, NODE, f"Asking {model} to repair ({done}/{total})", model=model)
     else:
         emit_status(writer, NODE, f"Generating with {model} (local)", model=model, model_status="in_use")
+        svc.validators.prepare(route.validator)  # a cold Mermaid worker starts while the model writes
     tokens = TokenStream(writer, "local")
     try:
-        result = await svc.ollama.generate(model, chat_messages(state, route, repair=repair), on_token=tokens)
+        result = await svc.ollama.generate(
+            model,
+            chat_messages(state, route, repair=repair),
+            on_token=tokens,
+            response_format=svc.validators.response_schema(route.validator),
+        )
     except ProviderError as exc:
         tokens.flush()
         emit_status(

@@ -16,13 +16,16 @@ def request_prompt(state: State, route: TaskRoute) -> str:
 
 
 def chat_messages(state: State, route: TaskRoute, *, repair: bool) -> list[dict[str, str]]:
-    """Messages for Ollama's /api/chat; a repair adds the rejected reply and the validator's error."""
-    messages = [
-        {"role": "system", "content": system_prompt(route)},
-        {"role": "user", "content": request_prompt(state, route)},
-    ]
+    """Chat turns for a local or cloud model.
+
+    A repair is one self-contained request that quotes the validator's error and the rejected
+    artifact (the extracted one, whose line numbers the error uses) instead of replaying the
+    whole rejected reply: half the context for a long page, and roles still alternate.
+    """
+    request = request_prompt(state, route)
     validation = state.get("validation") or {}
-    if repair and state.get("reply"):
-        messages.append({"role": "assistant", "content": state.get("reply") or ""})
-        messages.append({"role": "user", "content": repair_prompt(str(validation.get("error")))})
-    return messages
+    if repair and validation and not validation.get("valid"):
+        artifact = str(validation.get("artifact") or state.get("reply") or "")
+        error = "\n".join(str(part) for part in (validation.get("error"), validation.get("details")) if part)
+        request = repair_prompt(route, request, error, artifact)
+    return [{"role": "system", "content": system_prompt(route)}, {"role": "user", "content": request}]

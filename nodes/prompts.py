@@ -28,10 +28,10 @@ SYSTEM_PROMPTS: dict[str, str] = {
         f"sections as the request needs. {_ONE_FENCE} Use the language tag `markdown`."
     ),
     "jira": (
-        "You are an agile delivery lead. Break the request into JIRA tasks. Produce a JSON list "
-        "where each task has `summary`, `description`, `acceptance_criteria` (list of strings), "
-        "`story_points` (integer) and optionally `type` and `priority`. "
-        f"{_ONE_FENCE} Use the language tag `json`."
+        "You are an agile delivery lead. Break the request into JIRA tasks. Reply with one JSON "
+        'object {"tasks": [...]} where each task has `summary`, `description`, '
+        "`acceptance_criteria` (list of strings), `story_points` (integer) and optionally `type` "
+        "and `priority`. Reply with the JSON only: no explanation before or after it."
     ),
 }
 
@@ -58,17 +58,35 @@ def system_prompt(route: TaskRoute) -> str:
     return SYSTEM_PROMPTS[route.validator] + _KIND_HINTS.get(route.expect_kind or "", "")
 
 
+def _fenced(route: TaskRoute, body: str) -> str:
+    # A Markdown artifact may hold ``` blocks itself: a longer fence keeps them inside.
+    ticks = "````" if "```" in body else "```"
+    return f"{ticks}{FENCE_LANGUAGE[route.validator]}\n{body}\n{ticks}"
+
+
 def revision_prompt(route: TaskRoute, previous: str, request: str) -> str:
     """A follow-up that revises the thread's last artifact."""
-    fence = FENCE_LANGUAGE[route.validator]
     return (
-        f"Here is the current artifact:\n\n```{fence}\n{previous}\n```\n\n"
+        f"Here is the current artifact:\n\n{_fenced(route, previous)}\n\n"
         f"Revise it as follows and reply with the whole revised artifact: {request}"
     )
 
 
-def repair_prompt(error: str) -> str:
-    """Ask the same model to fix what the validator rejected."""
+_CHECKERS: dict[str, str] = {
+    "mermaid": "the official Mermaid parser",
+    "html": "an HTML5 parser",
+    "code": "the language's parser",
+    "documentation": "a Markdown check",
+    "jira": "the JIRA task schema",
+}
+
+
+def repair_prompt(route: TaskRoute, request: str, error: str, artifact: str) -> str:
+    """Ask a model to fix what the validator rejected, quoting the error and the rejected artifact."""
+    reply_rule = "Reply with the corrected JSON only." if route.validator == "jira" else _ONE_FENCE
     return (
-        f"That output is not valid: {error}\nFix it and reply with the whole corrected artifact. {_ONE_FENCE}"
+        f"The request was: {request}\n\n"
+        f"Your answer is not valid. {_CHECKERS[route.validator]} rejected it:\n\n{error}\n\n"
+        f"This is the artifact that was checked:\n\n{_fenced(route, artifact)}\n\n"
+        f"Fix every error and reply with the whole corrected artifact, nothing left out. {reply_rule}"
     )

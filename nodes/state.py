@@ -88,7 +88,11 @@ class State(RequestIn, total=False):
     artifact: str | None
     validation: dict[str, Any] | None
     repairs_left: int
+    """Repairs the local model may still be asked for (validation.repair_attempts per request)."""
+    cloud_repairs_left: int
+    """Repairs the cloud provider that replied last may still be asked for (cloud_repair_attempts)."""
     attempts: list[Attempt]
+    """Every model call of this request, with its verdict and error (repairs included)."""
 
     # Failure, timings, tokens.
     fallback_reason: FallbackReason | None

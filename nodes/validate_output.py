@@ -1,16 +1,23 @@
-"""validate_output: extract the artifact from the reply and check it with its task's validator."""
+"""validate_output: extract the artifact from the reply and check it with its task's validator.
+
+It also owns the decision that follows a verdict (``next_step``): the graph's edge and this
+node's status line ("... - asking mermaid-mistral to repair (1/1)") must never disagree.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, cast
 
 from langgraph.runtime import Runtime
 
+from config.schema import AppConfig
 from nodes.events import emit_status
 from nodes.state import State
 from services import Context, services_for
+from validators import Verdict
 
 NODE = "validate_output"
+NextStep = Literal["finalize", "local_generate", "cloud_fallback"]
 _LABELS = {
     "mermaid": "Mermaid syntax",
     "html": "HTML",
@@ -18,6 +25,61 @@ _LABELS = {
     "documentation": "Markdown",
     "jira": "JIRA task schema",
 }
+_NAMES = {
+    "mermaid": "Mermaid",
+    "html": "HTML",
+    "code": "Code",
+    "documentation": "Markdown",
+    "jira": "JIRA tasks",
+}
+
+
+def cloud_providers_left(state: State) -> list[str]:
+    """Allowed cloud providers not tried yet in this request, in order."""
+    tried = state.get("cloud_tried", [])
+    return [p for p in state.get("cloud_providers", []) if p not in tried]
+
+
+def cloud_repair_due(state: State) -> bool:
+    """The cloud's latest reply is invalid and its provider may still be asked to repair it."""
+    validation = state.get("validation") or {}
+    return (
+        state.get("reply_source") == "cloud"
+        and validation.get("valid") is False
+        and state.get("cloud_repairs_left", 0) > 0
+    )
+
+
+def next_step(state: State) -> NextStep:
+    """After a verdict: finish when valid; else repair with the same model, then the next provider."""
+    validation = state.get("validation")
+    if validation is None:
+        raise ValueError("route_after_validate reached without a validation verdict")
+    if validation.get("valid"):
+        return "finalize"
+    if state.get("reply_source") == "local" and state.get("repairs_left", 0) > 0:
+        return "local_generate"
+    if cloud_repair_due(state):
+        return "cloud_fallback"
+    return "cloud_fallback" if cloud_providers_left(state) else "finalize"
+
+
+def _invalid_line(config: AppConfig, state: State, verdict: Verdict, name: str) -> str:
+    head = f"{name} invalid ({verdict.summary})"
+    step = next_step(state)
+    if step == "local_generate":
+        total = config.validation.repair_attempts
+        done = total - state.get("repairs_left", 0) + 1
+        return f"{head} - asking {state.get('model')} to repair ({done}/{total})"
+    if step == "cloud_fallback" and cloud_repair_due(state):
+        total = config.validation.cloud_repair_attempts
+        done = total - state.get("cloud_repairs_left", 0) + 1
+        return f"{head} - asking {state.get('reply_model')} to repair ({done}/{total})"
+    if step == "cloud_fallback" and state.get("reply_source") == "cloud":
+        return f"{head} - trying the next cloud provider"
+    if step == "cloud_fallback":
+        return f"{head} - trying the cloud"
+    return f"{head} - no repair left"
 
 
 async def validate_output(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -27,19 +89,30 @@ async def validate_output(state: State, runtime: Runtime[Context]) -> dict[str, 
     writer = runtime.stream_writer
     emit_status(writer, NODE, f"Validating {_LABELS[route.validator]}")
     verdict = await svc.validators.check(
-        route.validator, state.get("reply") or "", expect_kind=route.expect_kind
+        route.validator, state.get("reply") or "", expect_kind=route.expect_kind, request=state.get("prompt")
     )
+    if verdict.warning:
+        emit_status(writer, NODE, verdict.warning, level="warning")
     attempts = list(state.get("attempts", []))
     if attempts:
         attempts[-1] = {**attempts[-1], "valid": verdict.valid, "error": verdict.error}
     update: dict[str, Any] = {"validation": verdict.to_dict(), "attempts": attempts}
+    name = (
+        verdict.language.capitalize()
+        if route.validator == "code" and verdict.language
+        else _NAMES[route.validator]
+    )
     if verdict.valid:
         emit_status(writer, NODE, f"{_LABELS[route.validator]} valid")
         return {**update, "artifact": verdict.artifact}
-    emit_status(writer, NODE, f"{_LABELS[route.validator]} invalid: {verdict.error}", level="warning")
     # Keep the best invalid artifact: under force local it is what the user gets, marked invalid.
     update["artifact"] = verdict.artifact or state.get("artifact")
     if state.get("reply_source") == "local":
+        # The verdict's error is reported with the artifact; this says what the model did.
+        repairs = svc.config.validation.repair_attempts - state.get("repairs_left", 0)
+        after = f" (still invalid after {repairs} repair{'s' * (repairs != 1)})" if repairs else ""
         update["fallback_reason"] = "invalid_output"
-        update["error"] = f"{state.get('reply_model')} produced an invalid artifact: {verdict.error}"
+        update["error"] = f"{state.get('reply_model')} produced an invalid artifact{after}"
+    updated = cast(State, {**state, **update})
+    emit_status(writer, NODE, _invalid_line(svc.config, updated, verdict, name), level="warning")
     return update

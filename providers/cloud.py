@@ -5,18 +5,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from langchain_core.exceptions import ModelError, ModelTimeoutError
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 
 from config.schema import AppConfig, CloudProviderName
 from providers.errors import ProviderError, redact
 
+_MESSAGE_TYPES: dict[str, type[BaseMessage]] = {
+    "system": SystemMessage,
+    "user": HumanMessage,
+    "assistant": AIMessage,
+}
 _KEY_HINT = {
     "gemini": "GOOGLE_API_KEY",
     "openai": "OPENAI_API_KEY (or OPENAI_BASE_URL for an OpenAI-compatible endpoint)",
@@ -64,30 +69,30 @@ class CloudModels:
     async def generate(
         self,
         provider: CloudProviderName,
-        system: str,
-        prompt: str,
+        messages: Sequence[Mapping[str, str]],
         *,
         on_token: Callable[[str], None] | None = None,
+        schema: dict[str, Any] | None = None,
     ) -> CloudReply:
-        """Stream one reply from `provider`; every SDK failure becomes a ProviderError."""
+        """One reply from `provider`; every SDK failure becomes a ProviderError.
+
+        `messages` are chat turns as Ollama takes them (`role` system/user/assistant, `content`).
+        Without `schema` the reply streams through `on_token`. With a JSON `schema` the provider's
+        structured output holds the model to it (LangChain's `with_structured_output`, JSON-schema
+        method); the raw JSON text is the reply (we validate it ourselves) and reaches `on_token`
+        in one piece.
+        """
         model = self._chat_model(provider)
-        messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(prompt)]
+        chat = [_MESSAGE_TYPES[m["role"]](m["content"]) for m in messages]
         started = time.perf_counter()
-        first: float | None = None
-        total: AIMessageChunk | None = None
         try:
             async with asyncio.timeout(
                 self._config.fallback.timeout * (self._config.fallback.max_retries + 1)
             ):
-                async for chunk in model.astream(messages):
-                    if not isinstance(chunk, AIMessageChunk):
-                        continue
-                    text = chunk.text
-                    if text and first is None:
-                        first = time.perf_counter() - started
-                    if text and on_token is not None:
-                        on_token(text)
-                    total = chunk if total is None else total + chunk
+                if schema is None:
+                    total, first = await _stream(model, chat, on_token, started)
+                else:
+                    total, first = await _structured(model, chat, schema, on_token, started)
         except (TimeoutError, ModelTimeoutError, httpx.TimeoutException):
             raise ProviderError("timeout", f"{provider} did not answer within the time limit") from None
         except _cloud_errors() as exc:
@@ -153,6 +158,43 @@ class CloudModels:
             stream_usage=True,
             **common,
         )
+
+
+async def _stream(
+    model: BaseChatModel,
+    chat: list[BaseMessage],
+    on_token: Callable[[str], None] | None,
+    started: float,
+) -> tuple[AIMessage | None, float | None]:
+    first: float | None = None
+    total: AIMessageChunk | None = None
+    async for chunk in model.astream(chat):
+        if not isinstance(chunk, AIMessageChunk):
+            continue
+        text = chunk.text
+        if text and first is None:
+            first = time.perf_counter() - started
+        if text and on_token is not None:
+            on_token(text)
+        total = chunk if total is None else total + chunk
+    return total, first
+
+
+async def _structured(
+    model: BaseChatModel,
+    chat: list[BaseMessage],
+    schema: dict[str, Any],
+    on_token: Callable[[str], None] | None,
+    started: float,
+) -> tuple[AIMessage | None, float | None]:
+    runnable = model.with_structured_output(schema, method="json_schema", include_raw=True)
+    result = await runnable.ainvoke(chat)
+    raw = result.get("raw") if isinstance(result, dict) else None
+    if not isinstance(raw, AIMessage):
+        return None, None
+    if raw.text and on_token is not None:
+        on_token(raw.text)
+    return raw, time.perf_counter() - started
 
 
 @functools.cache

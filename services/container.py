@@ -28,7 +28,7 @@ class Services:
             config=config,
             ollama=OllamaClient(config.ollama),
             cloud=CloudModels(config),
-            validators=Validators(),
+            validators=Validators(config.validation),
             usage=UsageStore.in_data_dir(config.data_dir),
         )
 

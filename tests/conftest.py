@@ -16,6 +16,7 @@ from graph.router import Event, ModelRouter
 from nodes.response import ModelResponse
 from tests.emulators.ollama import OllamaEmulator
 from tests.emulators.openai_compat import OpenAIEmulator
+from validators import MermaidWorker, shared_worker
 
 # Distinctive, so a test can prove it never reaches a checkpoint, a stats row or a log.
 OPENAI_KEY = "sk-modelyard-test-0123456789abcdefSECRET"
@@ -27,6 +28,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mermaid_worker() -> Iterator[MermaidWorker]:
+    """The process's Node Mermaid worker, kept warm across tests (each builds its own Services).
+
+    Every Validators leases the shared worker and the last lease stops it; this session lease
+    keeps one process for the whole run instead of one per test, and stops it at the end.
+    """
+    worker = shared_worker()
+    worker.acquire()
+    yield worker
+    worker.release_sync()
 
 
 @pytest.fixture

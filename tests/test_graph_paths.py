@@ -109,7 +109,10 @@ async def test_repair_turns_an_invalid_reply_into_a_valid_one_locally(rig: Rig) 
     response = await rig.ask(rig.config(repair_attempts=1), "ERD for a blog")
     assert response.ok and not response.is_fallback
     assert response.attempts == 2
-    assert any("Asking mermaid-mistral to repair (1/1)" in s for s in rig.statuses())
+    assert any(
+        s.startswith("Mermaid invalid (") and s.endswith(" - asking mermaid-mistral to repair (1/1)")
+        for s in rig.statuses()
+    )
     repair_request = [r for r in rig.ollama.requests if r.path == "/api/chat"][-1]
     last_message = repair_request.body["messages"][-1]["content"]
     assert "not valid" in last_message

@@ -1,1 +1,1 @@
-"""User interfaces: the command line (and, later, the Chainlit chat app)."""
+"""User interfaces: the `modelyard` command line and the Chainlit chat app."""

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from config.loader import ConfigError, load_config
 from config.schema import AppConfig, UnknownTaskError
+from ui import validate_cmd
 from ui.render import overview_table, stats_table, status_line
 
 # The graph and its SDKs are imported by the commands that need them: `stats` stays instant.
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("models", "each task type's model and its status"), ("stats", "per-model usage")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--json", action="store_true", help="print JSON")
+    validate_cmd.add_parser(sub)
     return parser
 
 
@@ -48,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_ask(config, args))
         if args.command == "models":
             return asyncio.run(_models(config, args.json))
+        if args.command == "validate":
+            return validate_cmd.run(config, args)
         return _stats(config, args.json)
     except (ConfigError, UnknownTaskError) as exc:
         print(f"modelyard: {exc}", file=sys.stderr)

@@ -93,9 +93,25 @@ def find_fences(text: str) -> list[FencedBlock]:
         end = len(lines) if close is None else close
         body = [_unindent(line, indent) for line in lines[index + 1 : end]]
         end_line = len(lines) if close is None else close + 1
-        blocks.append(FencedBlock(language, "\n".join(body), close is not None, index + 1, end_line))
+        if close is not None or "".join(body).strip():
+            blocks.append(FencedBlock(language, "\n".join(body), close is not None, index + 1, end_line))
+        # else: a stray fence line with nothing after it (a closer without opener), not a block
         index = end + 1
     return blocks
+
+
+def strip_fence_lines(text: str) -> str:
+    """Drop stray fence lines at the start and end of an artifact that never holds fences itself.
+
+    Models double the opening fence or add a closing one to an unfenced answer; the parser may
+    even accept a trailing fence, but the user must not receive one.
+    """
+    lines = text.splitlines()
+    while lines and (is_fence_line(lines[0]) or not lines[0].strip()):
+        lines.pop(0)
+    while lines and (is_fence_line(lines[-1]) or not lines[-1].strip()):
+        lines.pop()
+    return clean("\n".join(lines))
 
 
 def _unindent(line: str, indent: int) -> str:
@@ -144,16 +160,18 @@ def extract_artifact(
     or foreign blocks, the first whose body has a ``header_pattern`` line, then
     the first untagged one. Without fences: from the first line that
     ``header_pattern.match``-es to the end, else the whole text. An unclosed
-    final fence yields everything after it. The result is dedented and
-    stripped; "" only when nothing is left.
+    final fence yields everything after it. Stray fence lines at either end are
+    dropped (see ``strip_fence_lines``): this extraction serves artifacts that
+    never hold a fence themselves. The result is dedented and stripped; "" only
+    when nothing is left.
     """
     wanted = frozenset(language.lower() for language in languages)
     block = _choose_block(find_fences(text), wanted, header_pattern)
     if block is not None:
-        return clean(block.body)
+        return strip_fence_lines(block.body)
     if header_pattern is not None:
         lines = text.splitlines()
         for index, line in enumerate(lines):
             if header_pattern.match(line):
-                return clean("\n".join(lines[index:]))
-    return clean(text)
+                return strip_fence_lines("\n".join(lines[index:]))
+    return strip_fence_lines(text)

@@ -1,25 +1,22 @@
-"""Structural HTML check: tags balanced, something to render, whole page if asked."""
+"""HTML check: the HTML5 parsing algorithm (html5lib), the structure asked for, no stray scripts."""
 
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
+from urllib.parse import urlsplit
+from xml.etree.ElementTree import Element
+
+import html5lib
 
 from validators.extract import extract_artifact
 from validators.verdict import Verdict
 
-VOID_ELEMENTS = frozenset(
-    {
-        "area", "base", "br", "col", "embed", "hr", "img", "input", "keygen",
-        "link", "meta", "param", "source", "track", "wbr",
-    }
-)  # fmt: skip
-
-# Elements whose end tag HTML lets authors omit; leaving them open is normal.
+# Elements whose end tag HTML lets authors omit: left open, or closed once too often, they are harmless.
 OPTIONAL_END = frozenset(
     {
         "html", "head", "body", "p", "li", "dt", "dd", "option", "optgroup",
         "tr", "td", "th", "thead", "tbody", "tfoot", "colgroup", "caption", "rt", "rp",
+        "br", "hr", "img", "input", "meta", "link",
     }
 )  # fmt: skip
 
@@ -27,69 +24,113 @@ HTML_LANGUAGES = ("html", "htm")
 HTML_KINDS = frozenset({"document", "fragment"})
 # Without a fence, the artifact starts at the first line beginning with a tag.
 _START_RE = re.compile(r"^\s*<(?:!doctype\s+html|[a-zA-Z])", re.IGNORECASE)
+_OFF_SITE_RE = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)
+# Words in a request that ask for third-party scripts in general.
+_ASKS_FOR_SCRIPTS_RE = re.compile(
+    r"\b(?:cdns?|external scripts?|script tags?|third[- ]party)\b", re.IGNORECASE
+)
+# URL words that name no library.
+_GENERIC_URL_WORDS = frozenset(
+    {
+        "www", "cdn", "cdnjs", "com", "net", "org", "dev", "unpkg", "jsdelivr", "cloudflare", "googleapis",
+        "ajax", "libs", "static", "code", "npm", "dist", "umd", "esm", "min", "bundle", "latest", "prod",
+        "production", "module", "main", "index", "script", "scripts", "https", "http",
+    }
+)  # fmt: skip
 
 
-class _BalanceParser(HTMLParser):
-    """Track open elements and remember the first structural problem."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[tuple[str, int]] = []
-        self.seen: set[str] = set()
-        self.doctype = False
-        self.error: str | None = None
-
-    def handle_decl(self, decl: str) -> None:
-        if decl.lower().startswith("doctype html"):
-            self.doctype = True
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.seen.add(tag)
-        if tag not in VOID_ELEMENTS:
-            self.stack.append((tag, self.getpos()[0]))
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.seen.add(tag)  # <br/>, <svg .../>: nothing stays open
-
-    def handle_endtag(self, tag: str) -> None:
-        line = self.getpos()[0]
-        if tag in VOID_ELEMENTS or self.error is not None:
-            return
-        open_tags = [name for name, _ in self.stack]
-        if tag not in open_tags:
-            self.error = f"closing tag </{tag}> at line {line} has no matching <{tag}>"
-            return
-        position = len(open_tags) - 1 - open_tags[::-1].index(tag)
-        for name, opened_at in self.stack[position + 1 :]:
-            if name not in OPTIONAL_END:
-                self.error = (
-                    f"closing tag </{tag}> at line {line} while <{name}> "
-                    f"opened at line {opened_at} is still open"
-                )
-                return
-        del self.stack[position:]
-
-    def unclosed(self) -> tuple[str, int] | None:
-        """Return the first element left open that HTML requires closing."""
-        return next(((n, ln) for n, ln in self.stack if n not in OPTIONAL_END), None)
+def _fatal(code: str, data: dict[str, str] | None, line: int) -> str | None:
+    """The problem an html5lib parse error reveals, or None for spec nits that render fine."""
+    name = (data or {}).get("name", "")
+    if code.startswith("eof-in-"):
+        what = code.removeprefix("eof-in-").replace("-", " ")
+        return f"the output ends inside a {what} at line {line} (truncated?)"
+    if code.startswith("unexpected-end-tag") and code != "unexpected-end-tag-treated-as":
+        return (
+            None if name in OPTIONAL_END else f"closing tag </{name}> at line {line} has no matching <{name}>"
+        )
+    if code == "end-tag-too-early":
+        return f"closing tag </{name}> at line {line} while an element opened inside <{name}> is still open"
+    if code == "expected-one-end-tag-but-got-another":
+        got, expected = (data or {}).get("gotName"), (data or {}).get("expectedName")
+        return f"closing tag </{got}> at line {line} while <{expected}> is still open"
+    if code.startswith("adoption-agency"):
+        return f"misnested tags: </{name}> at line {line} closes <{name}> across another element"
+    if code.endswith("implies-table-voodoo"):
+        return f"<{name}> at line {line} is not allowed inside a table (browsers move it out)"
+    if code.startswith("expected-eof-but-got"):
+        return f"content after the end of the document at line {line}"
+    return None
 
 
-def _document_error(parser: _BalanceParser) -> str | None:
+def _parse(artifact: str) -> tuple[Element, str | None]:
+    """Parse as a browser would; return the tree and the first structural problem."""
+    parser = html5lib.HTMLParser(namespaceHTMLElements=False)
+    document = parser.parse(artifact)
+    for (line, _column), code, data in parser.errors:
+        problem = _fatal(code, data, line)
+        if problem is not None:
+            return document, problem
+    unclosed = [e.name for e in parser.tree.openElements if e.name not in OPTIONAL_END]
+    if unclosed:
+        name = unclosed[0]
+        opened = [
+            n for n, text in enumerate(artifact.splitlines(), 1) if re.search(rf"<{name}\b", text, re.I)
+        ]
+        where = f" opened at line {opened[0]}" if len(opened) == 1 else ""
+        return document, f"tag <{name}>{where} is never closed (output truncated?)"
+    return document, None
+
+
+def _document_error(artifact: str, document: Element) -> str | None:
     missing = []
-    if "html" not in parser.seen and not parser.doctype:
+    if not re.search(r"<!doctype\s+html|<html[\s>]", artifact, re.IGNORECASE):
         missing.append("<html> (or <!DOCTYPE html>)")
-    if "body" not in parser.seen:
+    body = document.find("body")
+    has_content = body is not None and (len(body) > 0 or bool((body.text or "").strip()))
+    if not re.search(r"<body[\s>]", artifact, re.IGNORECASE) or not has_content:
         missing.append("<body>")
     if not missing:
         return None
     return "expected a complete HTML document with <html> and <body>; missing " + " and ".join(missing)
 
 
-def check_html(text: str, *, expect_kind: str | None = None) -> Verdict:
-    """Check that ``text`` holds balanced HTML.
+def _library_words(src: str) -> set[str]:
+    url = urlsplit(src.strip() if "://" in src else "https:" + src.strip())
+    words = re.split(r"[^a-z]+", f"{url.hostname or ''} {url.path}".lower())
+    return {w for w in words if len(w) >= 3 and w not in _GENERIC_URL_WORDS}
 
-    ``expect_kind="document"`` additionally requires ``<html>``/``<!DOCTYPE html>``
-    and ``<body>``; ``"fragment"`` or None accepts any markup. Raises ValueError
+
+def _asked_for(src: str, request: str | None) -> bool:
+    """Whether the request asks for this script: off-site scripts in general, or its library by name."""
+    if not request:
+        return False
+    if _ASKS_FOR_SCRIPTS_RE.search(request):
+        return True
+    asked = {w for w in re.split(r"[^a-z]+", request.lower()) if len(w) >= 4}
+    return any(a.startswith(w) or w.startswith(a) for w in _library_words(src) if len(w) >= 4 for a in asked)
+
+
+def _script_error(artifact: str, document: Element, request: str | None) -> str | None:
+    for script in document.iter("script"):
+        src = script.get("src") or ""
+        if _OFF_SITE_RE.match(src) and not _asked_for(src, request):
+            line = next((n for n, text in enumerate(artifact.splitlines(), 1) if src in text), None)
+            where = f" at line {line}" if line else ""
+            return (
+                f"external script {src}{where}: the request did not ask for off-site scripts; "
+                "inline the code or leave it out"
+            )
+    return None
+
+
+def check_html(text: str, *, expect_kind: str | None = None, request: str | None = None) -> Verdict:
+    """Check the HTML in ``text`` as a browser would parse it.
+
+    Invalid: truncated markup, stray or crossed end tags, misnesting, content after the
+    document; a ``<script src>`` pointing off-site unless ``request`` asks for it (a CDN, or the
+    library by name). ``expect_kind="document"`` also requires ``<html>``/``<!DOCTYPE html>``
+    and a ``<body>`` with content; ``"fragment"`` or None accepts any markup. Raises ValueError
     for other kinds.
     """
     if expect_kind is not None and expect_kind not in HTML_KINDS:
@@ -97,21 +138,14 @@ def check_html(text: str, *, expect_kind: str | None = None) -> Verdict:
     artifact = extract_artifact(text, HTML_LANGUAGES, _START_RE)
     if not artifact:
         return Verdict.fail("", "empty output; expected HTML")
-    parser = _BalanceParser()
-    parser.feed(artifact)
-    parser.close()
-    if not parser.seen:
+    document, problem = _parse(artifact)
+    explicit = re.search(r"<(?:!doctype|html|head|body)[\s>]", artifact, re.IGNORECASE)
+    if not explicit and not any(element.tag not in ("html", "head", "body") for element in document.iter()):
         return Verdict.fail(artifact, "no HTML element found; expected HTML markup")
-    if parser.error is not None:
-        return Verdict.fail(artifact, parser.error)
-    unclosed = parser.unclosed()
-    if unclosed is not None:
-        name, line = unclosed
-        return Verdict.fail(
-            artifact, f"tag <{name}> opened at line {line} is never closed (output truncated?)"
-        )
-    if expect_kind == "document":
-        document_error = _document_error(parser)
-        if document_error is not None:
-            return Verdict.fail(artifact, document_error)
+    problem = problem or _script_error(artifact, document, request)
+    if problem is None and expect_kind == "document":
+        problem = _document_error(artifact, document)
+    if problem is not None:
+        line = re.search(r"at line (\d+)", problem)
+        return Verdict.fail(artifact, problem, line=int(line[1]) if line else None)
     return Verdict.ok(artifact)

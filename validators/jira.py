@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
@@ -37,9 +37,32 @@ class JiraTask(BaseModel):
 
 
 class JiraTaskList(BaseModel):
-    """Top-level object form ``{"tasks": [...]}`` (handy for structured output)."""
+    """Top-level object form ``{"tasks": [...]}``: what structured output asks the models for."""
 
     tasks: list[JiraTask] = Field(min_length=1)
+
+    @classmethod
+    def inline_schema(cls) -> dict[str, Any]:
+        """The JSON schema with every ``$ref`` inlined.
+
+        Ollama turns ``format`` into a grammar and providers vary in how they resolve
+        ``$defs``; a self-contained schema means the same thing to all of them.
+        """
+        schema = cls.model_json_schema()
+        definitions = schema.pop("$defs", {})
+
+        def resolve(node: Any) -> Any:
+            if isinstance(node, dict):
+                ref = node.get("$ref")
+                if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                    return resolve(definitions[ref.removeprefix("#/$defs/")])
+                return {key: resolve(value) for key, value in node.items()}
+            if isinstance(node, list):
+                return [resolve(item) for item in node]
+            return node
+
+        resolved: dict[str, Any] = resolve(schema)
+        return resolved
 
 
 def _json_error(artifact: str, exc: json.JSONDecodeError) -> str:

@@ -1,6 +1,10 @@
+"""The outcome of one validation, as every validator reports it."""
+
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+
+_SUMMARY_CHARS = 160
 
 
 @dataclass(frozen=True)
@@ -9,7 +13,11 @@ class Verdict:
 
     ``artifact`` is what the user receives: the extracted artifact (fences and
     chatter removed; for JIRA the normalised JSON), or the cleaned-up text when
-    extraction found nothing better. It is ``""`` only for empty input.
+    extraction found nothing better. It is ``""`` only for empty input. ``error``
+    is one line ("line 3: unexpected '-'"); ``details`` may add the offending
+    source line with a caret and what the parser expected there (for a repair
+    prompt or a terminal). ``warning`` says when the check was weaker than usual
+    (Mermaid checked by its header only because Node is missing).
     """
 
     valid: bool
@@ -17,6 +25,9 @@ class Verdict:
     error: str | None = None
     diagram_type: str | None = None
     language: str | None = None
+    line: int | None = None
+    warning: str | None = None
+    details: str | None = None
 
     def __post_init__(self) -> None:
         # A verdict that is invalid without a reason cannot drive a repair
@@ -29,7 +40,7 @@ class Verdict:
     @classmethod
     def ok(cls, artifact: str, *, diagram_type: str | None = None, language: str | None = None) -> Verdict:
         """Build a valid verdict."""
-        return cls(True, artifact, None, diagram_type, language)
+        return cls(True, artifact, diagram_type=diagram_type, language=language)
 
     @classmethod
     def fail(
@@ -39,9 +50,30 @@ class Verdict:
         *,
         diagram_type: str | None = None,
         language: str | None = None,
+        line: int | None = None,
+        details: str | None = None,
     ) -> Verdict:
         """Build an invalid verdict with an actionable error."""
-        return cls(False, artifact, error, diagram_type, language)
+        return cls(False, artifact, error, diagram_type, language, line, details=details)
+
+    def with_warning(self, warning: str) -> Verdict:
+        """The same verdict, noting that the check was weaker than usual."""
+        return replace(self, warning=warning)
+
+    @property
+    def summary(self) -> str | None:
+        """The error's first line, shortened for a status line."""
+        if self.error is None:
+            return None
+        first = self.error.strip().splitlines()[0] if self.error.strip() else self.error
+        return first if len(first) <= _SUMMARY_CHARS else first[: _SUMMARY_CHARS - 1] + "\u2026"
+
+    @property
+    def full_error(self) -> str | None:
+        """The error and its details, as a repair prompt or a terminal shows them."""
+        if self.error is None:
+            return None
+        return f"{self.error}\n{self.details}" if self.details else self.error
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-serialisable dict (for graph state and logs)."""

@@ -1,0 +1,248 @@
+"""The chat UI end to end: Chromium -> Chainlit -> graph -> Ollama / OpenAI emulators, all on loopback."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from typing import Literal
+
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.browser.chat_page import (
+    NODES,
+    answer,
+    model_status,
+    send,
+    set_force_local,
+    set_task_type,
+    step,
+    wait_done,
+)
+from tests.browser.conftest import ROOT, App, guard_offline, open_chat, shot
+from usage.row import UsageRow
+from usage.store import UsageStore
+
+MERMAID = "mermaid-mistral"
+LLAMA = "llama3:8b-instruct-q4_K_M"
+CODELLAMA = "codellama:13b-instruct-q4_K_M"
+# A page that tries to phone home and to script the app. The tracker points at an emulator
+# that records every request: Playwright does not see requests from sandboxed frames.
+HOSTILE_PAGE = """```html
+<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Bakery</title></head>
+<body>
+  <h1>Fresh bread</h1>
+  <img src="{tracker}" alt="tracker">
+  <script>document.body.dataset.ran = "yes"; window.top.document.title = "pwned";</script>
+</body>
+</html>
+```"""
+README_SHOT = ROOT / "docs" / "erd-steps.png"
+
+
+def test_the_offline_guard_catches_a_request_to_the_internet(browser: Browser, app: App) -> None:
+    # The guard every test relies on, proven not to pass vacuously.
+    context = browser.new_context()
+    external = guard_offline(context)
+    page = context.new_page()
+    page.goto(f"{app.url}/public/theme.json")  # any page of the app's origin will do
+    page.evaluate("fetch('https://example.com/probe').catch(() => null)")
+    context.close()
+    assert external == ["https://example.com/probe"]
+
+
+def test_local_erd_shows_each_step_and_draws_the_diagram(chat: Page, app: App) -> None:
+    app.ollama.update_model(MERMAID, token_delay=0.01)  # stream for real: partial text must not be drawn
+    send(chat, "ERD for a blog with users, posts and comments")
+    wait_done(chat)
+
+    for node in NODES:
+        expect(step(chat, node)).to_have_text(re.compile(rf"Used\s+{node}"))
+    expect(step(chat, "cloud_fallback")).to_have_count(0)
+    steps = chat.locator("[data-step-type=tool], [data-step-type=llm]")
+    expect(steps.filter(has_text="Task: erd")).to_have_count(1)
+    expect(steps.filter(has_text=re.compile(rf"{MERMAID} (is ready|ready \(loaded in)"))).to_have_count(1)
+    expect(steps.filter(has_text="Mermaid syntax valid")).to_have_count(1)
+
+    final = answer(chat)
+    expect(final).to_contain_text(re.compile(rf"Success\s*Generated using {MERMAID} \(local\) in \d+\.\d s"))
+    expect(final).not_to_contain_text(":::")  # the closing line is drawn as an alert, not raw
+    diagram = final.locator(".modelyard-diagram svg")
+    expect(diagram).to_be_visible()
+    expect(diagram).to_contain_text("CUSTOMER")
+    expect(final.locator("pre code")).to_contain_text("erDiagram")  # the source stays visible
+    drawn = chat.evaluate("window.modelyardDiagrams")
+    assert drawn["failed"] == 0 and drawn["drawn"] >= 1, drawn  # streamed text was never half-drawn
+
+    _readme_screenshot(chat)
+    shot(chat, "erd-local")
+
+
+def _readme_screenshot(page: Page) -> None:
+    """The README's picture: the request, its steps and the drawn ERD in one view.
+
+    Always saved under test-artifacts/; copied over the committed docs/erd-steps.png only with
+    MODELYARD_README_SHOT=1, so that a test run does not leave the working tree modified.
+    """
+    page.set_viewport_size({"width": 1280, "height": 1600})
+    page.locator("[data-step-type=user_message]").last.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(300)  # let the scroll settle
+    path = shot(page, "erd-steps")
+    if os.environ.get("MODELYARD_README_SHOT") == "1":
+        README_SHOT.parent.mkdir(exist_ok=True)
+        shutil.copy(path, README_SHOT)
+
+
+def test_ollama_down_falls_back_to_the_cloud_with_a_warning(chat: Page, app: App) -> None:
+    app.ollama_proxy.down()
+    chat.click("#model-status-refresh")
+    expect(chat.locator("#model-status-error")).to_contain_text("Ollama is not reachable at")
+
+    send(chat, "ERD for an online shop")
+    wait_done(chat)
+
+    expect(step(chat, "cloud_fallback")).to_have_text(re.compile(r"Used\s+cloud_fallback"))
+    final = answer(chat)
+    expect(final).to_contain_text(
+        re.compile(
+            r"Warning\s*Local model unavailable \(server_down\)\. Used gpt-4o-mini \(cloud\) instead\."
+        )
+    )
+    expect(final.locator(".modelyard-diagram svg")).to_be_visible()
+    assert len(app.cloud.requests) == 1
+    shot(chat, "fallback-warning")
+
+
+def test_force_local_switch_blocks_the_cloud_and_the_chat_keeps_serving(chat: Page, app: App) -> None:
+    set_force_local(chat, True)
+    app.ollama_proxy.down()
+    send(chat, "ERD for a library")
+    wait_done(chat)
+
+    final = answer(chat)
+    expect(final).to_contain_text(f"Local model {MERMAID} failed (server_down")
+    expect(final).to_contain_text("No cloud fallback: force local only is on, so no cloud model was tried.")
+    expect(final).to_contain_text("Error:")
+    expect(step(chat, "cloud_fallback")).to_have_count(0)
+    assert app.cloud.requests == []
+    shot(chat, "force-local-error")
+
+    # The failure was an answer, not a crash: with Ollama back, the same chat works again,
+    # and the switch is still on for it.
+    app.ollama_proxy.up()
+    send(chat, "ERD for a library, again")
+    expect(answer(chat)).to_contain_text(f"Generated using {MERMAID} (local)", timeout=20_000)
+    chat.click("#chat-settings-open-modal")
+    expect(chat.locator("button#force_local")).to_have_attribute("aria-checked", "true")
+
+
+def test_status_panel_goes_from_not_loaded_to_ready(chat: Page, app: App) -> None:
+    app.ollama.update_model(LLAMA, load_delay=3.0)
+    badge = model_status(chat, LLAMA)
+    expect(badge).to_have_attribute("data-status", "not_loaded")
+
+    send(chat, "JIRA tickets for a password reset feature")
+    expect(badge).to_have_attribute("data-status", "loading", timeout=5_000)
+    expect(step(chat, "ensure_model")).to_have_text(re.compile(r"Using\s+ensure_model"))
+    expect(chat.get_by_text(f"Loading {LLAMA} (first time ~30-60 s)...")).to_be_visible()
+    shot(chat, "status-loading")
+
+    wait_done(chat)
+    expect(badge).to_have_attribute("data-status", "ready")
+    expect(chat.locator(f'#model-status [data-model="{LLAMA}"]')).to_contain_text("unloads in")
+    shot(chat, "status-ready")
+
+
+def test_task_type_setting_applies_and_html_previews_in_a_sandbox(chat: Page, app: App) -> None:
+    tracker = f"{app.cloud.url}/tracker.png"
+    app.ollama.update_model(CODELLAMA, reply=HOSTILE_PAGE.format(tracker=tracker))
+    set_task_type(chat, "html")
+    send(chat, "Something for my bakery")  # no keyword: without the setting this is documentation
+    wait_done(chat)
+
+    classified = chat.locator("[data-step-type=tool]").filter(has_text="Task: html (chosen explicitly")
+    expect(classified).to_have_count(1)
+    final = answer(chat)
+    expect(final.locator("pre code")).to_contain_text("<!DOCTYPE html>")
+    final.get_by_role("button", name="Preview").click()
+    frame = final.locator(".modelyard-preview iframe")
+    expect(frame).to_have_attribute("sandbox", "")  # no allow-scripts, no allow-same-origin
+    preview = frame.content_frame
+    expect(preview.get_by_role("heading", name="Fresh bread")).to_be_visible()
+    # Its script never ran, in the preview or against the app, and its CSP kept the image away.
+    expect(preview.locator("body")).not_to_have_attribute("data-ran", "yes")
+    assert chat.title() != "pwned"
+    chat.wait_for_timeout(300)  # time enough for an image request to arrive, were one made
+    assert not [r for r in app.cloud.requests if r.path.endswith("tracker.png")]
+    shot(chat, "html-preview")
+
+
+def test_two_tabs_get_their_own_threads_and_a_reload_restores_the_chat(
+    context: BrowserContext, app: App
+) -> None:
+    first, second = context.new_page(), context.new_page()
+    try:
+        _two_tabs_and_a_reload(first, second)
+    finally:
+        first.close()
+        second.close()
+
+
+def _two_tabs_and_a_reload(first: Page, second: Page) -> None:
+    for page in (first, second):
+        open_chat(page)
+    send(first, "ERD for a zoo")
+    send(second, "ERD for a farm")
+    for page in (first, second):
+        wait_done(page)
+        expect(answer(page)).to_contain_text("Generated using")
+        expect(page).to_have_url(re.compile(r"/thread/[0-9a-f-]{36}$"))  # a persisted thread each
+    assert first.url != second.url
+    expect(first.locator("[data-step-type=user_message]")).to_contain_text(["ERD for a zoo"])
+    expect(second.locator("[data-step-type=user_message]")).to_contain_text(["ERD for a farm"])
+
+    first.reload()
+    expect(first.locator("[data-step-type=user_message]")).to_contain_text(["ERD for a zoo"])
+    expect(answer(first)).to_contain_text(f"Generated using {MERMAID} (local)")
+    expect(answer(first).locator(".modelyard-diagram svg")).to_be_visible()
+    expect(model_status(first, MERMAID)).to_be_visible()  # the panel comes back too
+    shot(first, "reloaded")
+
+
+def test_usage_dashboard_starter_shows_the_table_and_chart(chat: Page, app: App) -> None:
+    with UsageStore.in_data_dir(app.data_dir) as store:  # the server's own usage.db
+        store.record_sync(_usage_row(MERMAID, "local", tokens=120))
+        store.record_sync(_usage_row("gpt-4o-mini", "cloud", tokens=80))
+    chat.click("#starter-usage-dashboard")
+
+    table = chat.locator("table").last
+    expect(table).to_contain_text("success")
+    expect(table.locator("tr", has_text=MERMAID)).to_contain_text("local")
+    cloud_row = table.locator("tr", has_text="gpt-4o-mini")
+    expect(cloud_row).to_contain_text("100%")  # every cloud row counts as a fallback
+    expect(answer(chat).locator(".modelyard-diagram svg")).to_contain_text("Requests per model")
+    shot(chat, "usage")
+
+
+def _usage_row(model: str, location: Literal["local", "cloud"], *, tokens: int) -> UsageRow:
+    return UsageRow(
+        thread_id="seeded",
+        task_type="erd",
+        model=model,
+        provider="ollama" if location == "local" else "openai",
+        location=location,
+        status="success",
+        fallback_reason=None if location == "local" else "server_down",
+        local_model=MERMAID,
+        load_time_s=None,
+        first_token_s=0.1,
+        generation_time_s=1.5,
+        input_tokens=tokens,
+        output_tokens=tokens,
+        validation="valid",
+        validation_error=None,
+        attempts=1,
+        error_message=None,
+    )

@@ -1,0 +1,124 @@
+"""What the chat shows, as plain data and Markdown: answers, the usage dashboard, the model panel.
+
+No Chainlit here, so all of it is unit-tested without a browser.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from ui.render import human_size, until
+
+if TYPE_CHECKING:
+    from graph.overview import Overview
+    from nodes.response import ModelResponse
+    from usage.store import ModelStats
+
+Outcome = Literal["local", "fallback", "failed"]
+
+# The code-fence language each validator's artifact is shown with. The browser script draws
+# `mermaid` blocks and offers a sandboxed preview for `html`; None means the artifact is
+# Markdown itself (documentation) and is shown rendered.
+_FENCE_LANGUAGE: dict[str, str | None] = {
+    "mermaid": "mermaid",
+    "html": "html",
+    "jira": "json",
+    "code": "",
+    "documentation": None,
+}
+# Chainlit's Markdown alerts (":::kind ... :::"): an icon and a colour, no emoji font needed.
+# A failure is shown as an error message with its text as plain Markdown instead: errors carry
+# URLs, which GFM turns into links, and a link splits the paragraph that makes an alert.
+_ALERT: dict[Outcome, str] = {"local": "success", "fallback": "warning"}
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # ASCII punctuation: CommonMark lets each be escaped
+
+
+def fence(body: str, language: str) -> str:
+    """`body` as a fenced block that no backtick run inside it can close early."""
+    longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{language}\n{body.rstrip()}\n{ticks}"
+
+
+def outcome(response: ModelResponse) -> Outcome:
+    """How the request ended: a local artifact, a cloud one, or none that is valid."""
+    if not response.ok:
+        return "failed"
+    return "fallback" if response.is_fallback else "local"
+
+
+def alert(kind: str, text: str) -> str:
+    """`text` in one of Chainlit's alert boxes, shown exactly as written.
+
+    Chainlit only turns ":::kind" into an alert when the whole paragraph is a single text node,
+    so every punctuation mark is escaped (no emphasis or code can split it) and the text is kept
+    to one line. A URL would still become a link: keep URLs out of `text`.
+    """
+    escaped = _PUNCTUATION.sub(r"\\\1", " ".join(text.split()))
+    return f"::: {kind}\n{escaped}\n:::"
+
+
+def answer_markdown(response: ModelResponse, validator: str | None, final_line: str) -> str:
+    """The final chat message: the artifact, then the seed's closing line."""
+    kind = outcome(response)
+    line = f"**Error:** {final_line}" if kind == "failed" else alert(_ALERT[kind], final_line)
+    if not response.content:
+        return line
+    language = _FENCE_LANGUAGE.get(validator or "", "")
+    body = response.content.strip() if language is None else fence(response.content, language)
+    return f"{body}\n\n{line}"
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{100 * rate:.0f}%"
+
+
+def usage_markdown(stats: Sequence[ModelStats]) -> str:
+    """The per-model dashboard as a Markdown table, with a pie of requests when it compares models."""
+    if not stats:
+        return "No requests recorded yet: ask for an artifact first."
+    lines = [
+        "**Usage by model**",
+        "",
+        "| model | where | requests | success | fallbacks | avg time | tokens in / out |",
+        "|---|---|--:|--:|--:|--:|--:|",
+    ]
+    for s in stats:
+        avg = "-" if s.avg_time_s is None else f"{s.avg_time_s:.2f} s"
+        lines.append(
+            f"| {_cell(s.model)} | {s.location} | {s.total} | {_percent(s.success_rate)} "
+            f"| {_percent(s.fallback_rate)} | {avg} | {s.input_tokens} / {s.output_tokens} |"
+        )
+    if len(stats) > 1:
+        slices = "\n".join(f'    "{_label(s.model)}" : {s.total}' for s in stats)
+        lines += ["", fence(f"pie showData title Requests per model\n{slices}", "mermaid")]
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _label(text: str) -> str:
+    return text.replace('"', "'")
+
+
+def panel_props(overview: Overview) -> dict[str, Any]:
+    """The model status panel's data: one entry per local model with the task types it serves."""
+    models: dict[str, dict[str, Any]] = {}
+    for row in overview.rows:
+        entry = models.get(row.model)
+        if entry is None:
+            models[row.model] = {
+                "model": row.model,
+                "tasks": [row.task_type],
+                "installed": row.installed,
+                "status": row.status,
+                "size": human_size(row.size),
+                "unloads": until(row.expires_at) if row.status in ("ready", "in_use") else "-",
+            }
+        else:
+            entry["tasks"].append(row.task_type)
+    return {"ollama_url": overview.ollama_url, "error": overview.error, "models": list(models.values())}

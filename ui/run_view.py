@@ -1,0 +1,134 @@
+"""One request in the chat: a step per graph node as it runs, the reply streamed, then the answer."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+
+import chainlit as cl
+
+from config.schema import AppConfig, UnknownTaskError
+from graph.router import Event
+from nodes.events import StatusEvent
+from nodes.response import ModelResponse
+from ui import cl_typed
+from ui.answer import answer_markdown, outcome
+
+log = logging.getLogger(__name__)
+
+# Nodes that produce a reply; a new step of one of them supersedes the reply streamed so far.
+GENERATION_NODES = frozenset({"local_generate", "cloud_fallback"})
+_PREFIX = {"info": "", "warning": "**Warning:** ", "error": "**Error:** "}
+
+
+def _shape(line: str) -> str:
+    """The line with its numbers blanked.
+
+    Progress lines ("Loading X... 3 s", "Pulling X: 40%") share a shape, so each replaces the
+    one before it instead of piling up.
+    """
+    return re.sub(r"\d+(\.\d+)?", "#", line)
+
+
+class RunView:
+    """Turns the router's events into Chainlit steps and messages, in the order they happen."""
+
+    def __init__(self, config: AppConfig, on_model_status: Callable[[], Awaitable[None]] | None = None):
+        self._config = config
+        self._on_model_status = on_model_status
+        self._step: cl.Step | None = None
+        self._node: str | None = None
+        self._lines: list[str] = []
+        self._shape = ""
+        self._drawn_at = 0.0
+        self._draft: cl.Message | None = None
+        self._final_line: str | None = None
+
+    async def handle(self, event: Event) -> None:
+        """Show one event: tokens go to the streamed reply, status lines to their node's step."""
+        if event["kind"] == "token":
+            if self._draft is None:
+                self._draft = cl.Message(content="")
+            await self._draft.stream_token(event["text"])
+            return
+        await self._status(event)
+
+    async def _status(self, event: StatusEvent) -> None:
+        node = event["node"]
+        if node != self._node:
+            await self._close_step()
+            await self._open_step(node)
+        assert self._step is not None
+        line = _PREFIX.get(event["level"], "") + event["message"]
+        shape = _shape(line)
+        replacing = bool(self._lines) and shape == self._shape
+        if replacing:
+            self._lines[-1] = line
+        else:
+            self._lines.append(line)
+        self._shape = shape
+        # One line each: Chainlit renders paragraphs with pre-wrap, so a newline is a line break.
+        self._step.output = "\n".join(self._lines)
+        if event["level"] == "error":
+            self._step.is_error = True
+        now = time.monotonic()
+        # Pull progress can come many times a second: redraw a replaced line at most 4 times a
+        # second (the node's next line always redraws, so the last state is never lost).
+        if not replacing or now - self._drawn_at >= 0.25:
+            self._drawn_at = now
+            await cl_typed.update(self._step)
+        if node == "finalize":
+            self._final_line = event["message"]
+        if "model_status" in event and self._on_model_status is not None:
+            await self._on_model_status()
+
+    async def _open_step(self, node: str) -> None:
+        if node in GENERATION_NODES:
+            await self._drop_draft()
+        parent = cl.context.current_step
+        step = cl.Step(
+            name=node,
+            type="llm" if node in GENERATION_NODES else "tool",
+            parent_id=parent.id if parent else None,
+            show_input=False,
+            default_open=True,
+        )
+        step.start = cl_typed.now()
+        await cl_typed.send(step)
+        self._step, self._node, self._lines, self._shape = step, node, [], ""
+
+    async def _close_step(self) -> None:
+        if self._step is not None:
+            self._step.end = cl_typed.now()
+            await cl_typed.update(self._step)
+        self._step, self._node = None, None
+
+    async def _drop_draft(self) -> None:
+        if self._draft is not None:
+            await cl_typed.remove(self._draft)
+            self._draft = None
+
+    async def finish(self, response: ModelResponse) -> None:
+        """Replace the streamed draft with the validated artifact and the closing line."""
+        await self._close_step()
+        await self._drop_draft()
+        line = self._final_line or response.error_message or "No artifact was produced."
+        route = self._config.routing.tasks.get(response.task_type)
+        content = answer_markdown(response, route.validator if route else None, line)
+        failed = outcome(response) == "failed"
+        await cl_typed.send(cl.ErrorMessage(content=content) if failed else cl.Message(content=content))
+
+    async def fail(self, exc: Exception) -> None:
+        """Show a request that could not run at all; the traceback goes to the log, not the chat."""
+        if isinstance(exc, UnknownTaskError):
+            text = str(exc)
+        else:
+            log.error("request failed in the UI", exc_info=exc)
+            text = f"internal error ({type(exc).__name__}: {exc}); see the server log for details"
+        if self._step is not None:
+            self._step.is_error = True
+        await self._close_step()
+        await self._drop_draft()
+        await cl_typed.send(cl.ErrorMessage(content=f"The request failed: {text}"))

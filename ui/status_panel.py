@@ -1,0 +1,80 @@
+"""The model status panel: each local model's live status in the chat's sidebar."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import chainlit as cl
+
+from graph.overview import models_overview
+from services import Services
+from ui.answer import panel_props
+
+log = logging.getLogger(__name__)
+
+ELEMENT_NAME = "Models"  # ui/public/elements/Models.jsx; also the sidebar's title
+
+
+class StatusPanel:
+    """One chat session's panel; refreshes on demand and, while a request runs, every `interval`."""
+
+    def __init__(self, services: Services, interval: float = 0.5) -> None:
+        self._services = services
+        self._interval = interval
+        # One element id for the panel's life: the sidebar keeps its component mounted and
+        # only the props change, instead of fetching and compiling the JSX on every refresh.
+        self._element_id = str(uuid.uuid4())
+        self._shown: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def refresh(self, *, force: bool = False) -> None:
+        """Ask Ollama now and redraw the panel if anything changed (always, with `force`)."""
+        async with self._lock:
+            props = panel_props(await models_overview(self._services))
+            key = json.dumps(props, sort_keys=True)
+            if key == self._shown and not force:
+                return
+            self._shown = key
+            # A "side" element opens Chainlit's sidebar, titled with its name, and a re-sent one
+            # (same id, new props) redraws it, reopening it if the user closed it. Not persisted:
+            # the panel is live state, not part of the conversation.
+            element = cl.CustomElement(id=self._element_id, name=ELEMENT_NAME, props=props, display="side")
+            await element.send(for_id="", persist=False)
+
+    async def refresh_later(self, delay: float) -> None:
+        """Redraw after `delay` seconds.
+
+        For a resumed chat: Chainlit replays the thread after on_chat_resume, replacing the
+        page's elements, so a panel sent before that would be dropped.
+        """
+        await asyncio.sleep(delay)
+        await self._refresh_quietly(force=True)
+
+    @asynccontextmanager
+    async def live(self) -> AsyncIterator[None]:
+        """Keep the panel current while the body runs (a request), then show where it ended."""
+        poller = asyncio.create_task(self._poll())
+        try:
+            yield
+        finally:
+            poller.cancel()
+            with suppress(asyncio.CancelledError):
+                await poller
+            await self._refresh_quietly()
+
+    async def _poll(self) -> None:
+        while True:
+            await self._refresh_quietly()
+            await asyncio.sleep(self._interval)
+
+    async def _refresh_quietly(self, *, force: bool = False) -> None:
+        # The panel is a view: a broken refresh must not fail the request it accompanies.
+        try:
+            await self.refresh(force=force)
+        except Exception:
+            log.exception("model status panel refresh failed")
