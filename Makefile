@@ -1,22 +1,23 @@
 # The README's commands. Each target does its own set-up from a fresh clone.
 SHELL := /bin/bash
-UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+# uv on PATH, else the module pip put in the user site (no PATH change needed).
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 WORKER := validators/mermaid_worker
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PROMPT ?= ERD for a blog with users, posts and comments
 
-.PHONY: setup browser run ask test lint bench studio clean
+.PHONY: uv setup browser run ask test lint bench studio clean
 
 # uv resolves and installs this dependency set in seconds (pip took over 17 minutes).
-$(UV):
-	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+uv:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
 
 # The Mermaid parser runs in Node: install the pinned npm packages from the lockfile.
 $(WORKER)/node_modules/.package-lock.json: $(WORKER)/package-lock.json
 	cd $(WORKER) && npm ci --no-audit --no-fund --loglevel=error
 
-setup: $(UV) $(WORKER)/node_modules/.package-lock.json
+setup: uv $(WORKER)/node_modules/.package-lock.json
 	$(UV) sync --frozen
 	$(UV) run python -m ui.setup_frontend
 
