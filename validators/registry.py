@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from types import TracebackType
 from typing import Any, get_args
 
@@ -80,8 +81,11 @@ class Validators:
 
     @staticmethod
     def response_schema(name: ValidatorName) -> dict[str, Any] | None:
-        """The JSON schema a model should be held to for this validator (structured output), if any."""
-        return JiraTaskList.inline_schema() if name == "jira" else None
+        """The JSON schema a model should be held to for this validator (structured output), if any.
+
+        Built once per process (pydantic's schema generation is not free); treat it as read-only.
+        """
+        return _jira_schema() if name == "jira" else None
 
     async def aclose(self) -> None:
         """Release the Mermaid worker lease (the last one stops the worker); safe to call twice."""
@@ -98,3 +102,8 @@ class Validators:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+@functools.cache
+def _jira_schema() -> dict[str, Any]:
+    return JiraTaskList.inline_schema()
