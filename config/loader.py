@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import SecretStr, ValidationError
 
-from config.schema import AppConfig, CloudSecrets, FileConfig
+from config.schema import AppConfig, CloudSecrets, FileConfig, check_http_url
 
 DEFAULT_CONFIG = Path(__file__).with_name("models.yaml")
 OLLAMA_DEFAULT_PORT = 11434
@@ -36,6 +36,8 @@ def normalise_ollama_host(host: str) -> str:
     parts = urlsplit(host)
     if not parts.hostname:
         raise ConfigError(f"OLLAMA_HOST: {host!r} has no host name")
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"OLLAMA_HOST: {host!r} must use http:// or https://")
     port = parts.port or (443 if parts.scheme == "https" else OLLAMA_DEFAULT_PORT)
     hostname = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return f"{parts.scheme}://{hostname}:{port}{parts.path}"
@@ -84,8 +86,14 @@ def _describe(source: Path, exc: ValidationError) -> str:
     lines = [f"{source}: invalid configuration"]
     for err in exc.errors():
         key = ".".join(str(part) for part in err["loc"]) or "(top level)"
-        got = f" (got {err['input']!r})" if err["type"] != "missing" else ""
-        lines.append(f"  {key}: {err['msg']}{got}")
+        message = err["msg"].removeprefix("Value error, ")
+        if message.startswith("expect_kind: ") or message.startswith("default_task: "):
+            field, _, message = message.partition(": ")  # a cross-field check names its own key
+            key = f"{key}.{field}"
+            got = ""
+        else:
+            got = f" (got {err['input']!r})" if err["type"] != "missing" else ""
+        lines.append(f"  {key}: {message}{got}")
     return "\n".join(lines)
 
 
@@ -97,5 +105,16 @@ def _secrets(env: Mapping[str, str]) -> CloudSecrets:
     return CloudSecrets(
         google_api_key=secret("GOOGLE_API_KEY"),
         openai_api_key=secret("OPENAI_API_KEY"),
-        openai_base_url=env.get("OPENAI_BASE_URL", "").strip() or None,
+        openai_base_url=_url(env, "OPENAI_BASE_URL"),
+        gemini_base_url=_url(env, "GOOGLE_GEMINI_BASE_URL"),
     )
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return check_http_url(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc} (got {value!r})") from None

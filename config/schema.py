@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from config.vocabulary import EXPECT_KINDS
 
 CloudProviderName = Literal["gemini", "openai"]
 ValidatorName = Literal["mermaid", "html", "code", "documentation", "jira"]
@@ -19,6 +23,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# A Go duration as Ollama's keep_alive takes it ("30m", "1h30m", "-1m"), or a plain number.
+_GO_DURATION = re.compile(r"^[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$")
+_NUMBER = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)$")
+
+
+def check_http_url(value: str) -> str:
+    """An http(s) URL with a host, without a trailing slash (ValueError otherwise)."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL such as http://localhost:11434")
+    return value.strip().rstrip("/")
+
+
 class OllamaConfig(_Strict):
     """Where Ollama is and how long each phase of a local request may take."""
 
@@ -26,10 +43,41 @@ class OllamaConfig(_Strict):
     timeout: float = Field(120.0, gt=0, description="seconds for a whole generation")
     max_retries: int = Field(2, ge=0, le=10)
     connect_timeout: float = Field(2.0, gt=0)
+    inspect_timeout: float = Field(5.0, gt=0, description="seconds for /api/tags, /api/ps and /api/show")
     load_timeout: float = Field(180.0, gt=0)
     first_token_timeout: float = Field(60.0, gt=0)
+    pull_stall_timeout: float = Field(60.0, gt=0, description="a pull with no progress this long fails")
     keep_alive: str | int = "30m"
     allow_pull: bool = False
+    num_predict: int = Field(4096, ge=16, description="the most tokens one reply may have")
+    num_ctx: dict[str, int] = Field(
+        default_factory=dict,
+        description="context window (tokens) per model; others get one sized to the prompt",
+    )
+    max_num_ctx: int = Field(32768, ge=2048, description="the largest context window sized automatically")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return check_http_url(value)
+
+    @field_validator("keep_alive")
+    @classmethod
+    def _duration(cls, value: str | int) -> str | int:
+        if isinstance(value, int) or _NUMBER.match(value.strip()) or _GO_DURATION.match(value.strip()):
+            return value
+        raise ValueError(
+            "expected seconds (a number) or a duration such as 30m, 1h or 90s; a negative value keeps "
+            "the model loaded forever"
+        )
+
+    @field_validator("num_ctx")
+    @classmethod
+    def _positive_windows(cls, value: dict[str, int]) -> dict[str, int]:
+        small = {name: size for name, size in value.items() if size < 512}
+        if small:
+            raise ValueError(f"a context window must be at least 512 tokens, got {small}")
+        return value
 
 
 class TaskRoute(_Strict):
@@ -40,18 +88,33 @@ class TaskRoute(_Strict):
     expect_kind: str | None = None
     keywords: tuple[str, ...] = ()
 
+    @model_validator(mode="after")
+    def _kind_fits_validator(self) -> TaskRoute:
+        if self.expect_kind is None:
+            return self
+        kinds = EXPECT_KINDS.get(self.validator)
+        if kinds is None:
+            raise ValueError(f"expect_kind: the {self.validator} validator takes no expect_kind")
+        if self.expect_kind not in kinds:
+            raise ValueError(
+                f"expect_kind: {self.expect_kind!r} is not a kind the {self.validator} validator knows; "
+                f"expected one of: {', '.join(sorted(kinds))}"
+            )
+        return self
+
 
 class RoutingConfig(_Strict):
     """Task types and how a request is classified into one."""
 
     default_task: str
     tasks: dict[str, TaskRoute] = Field(min_length=1)
+    max_prompt_bytes: int = Field(100_000, gt=0, description="longer prompts are refused, never cut")
 
     @model_validator(mode="after")
     def _default_is_a_task(self) -> RoutingConfig:
         if self.default_task not in self.tasks:
             known = ", ".join(sorted(self.tasks))
-            raise ValueError(f"default_task {self.default_task!r} is not one of the tasks ({known})")
+            raise ValueError(f"default_task: {self.default_task!r} is not one of the tasks ({known})")
         return self
 
 
@@ -105,6 +168,8 @@ class CloudSecrets(BaseModel):
     google_api_key: SecretStr | None = None
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
+    gemini_base_url: str | None = None
+    """Where the Gemini REST API is (GOOGLE_GEMINI_BASE_URL); None is Google's own endpoint."""
 
     def secret_values(self) -> tuple[str, ...]:
         """Raw key strings, for redacting them from any text we store or show."""

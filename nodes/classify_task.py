@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 
 from config.schema import AppConfig
 from nodes.events import emit_status
-from nodes.state import ClassifiedBy, State, Turn
+from nodes.state import ClassifiedBy, State
 from services import Context, services_for
 
 
@@ -98,7 +98,6 @@ async def classify_task(state: State, runtime: Runtime[Context]) -> dict[str, An
         "input_tokens": None,
         "output_tokens": None,
         "response": None,
-        "messages": [Turn(role="user", content=state["prompt"])],
     }
 
 

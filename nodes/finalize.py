@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 
 from nodes.events import Level, emit_status
 from nodes.response import ModelResponse
-from nodes.state import State, Turn
+from nodes.state import State
 from providers.errors import REASON_TEXT
 from services import Context, services_for
 from usage.errors import UsageStoreError
@@ -107,7 +107,6 @@ async def finalize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "force_local": None,
     }
     if response.content:
-        update["messages"] = [Turn(role="assistant", content=response.content)]
         update["last_artifact"] = response.content
     return update
 

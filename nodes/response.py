@@ -29,6 +29,8 @@ class ModelResponse:
     validation_error: str | None = None
     attempts: int = 0
     thread_id: str | None = None
+    warning: str | None = None
+    """Something the user should know that did not stop the request (the thread was not saved)."""
 
     @property
     def ok(self) -> bool:

@@ -6,8 +6,7 @@ graph -> nodes. `graph` re-exports it.
 
 from __future__ import annotations
 
-import operator
-from typing import Annotated, Any, Literal, Required
+from typing import Any, Literal, Required
 
 from pydantic import ConfigDict
 
@@ -33,13 +32,6 @@ class RequestIn(TypedDict, total=False):
     """Never call a cloud model; empty means the config's `force_local_default`."""
 
 
-class Turn(TypedDict):
-    """One message of the conversation kept per thread."""
-
-    role: Literal["user", "assistant"]
-    content: str
-
-
 class Attempt(TypedDict):
     """One call to a model and what became of it."""
 
@@ -56,9 +48,8 @@ class Attempt(TypedDict):
 class State(RequestIn, total=False):
     """Everything the graph knows about a thread; per-request fields are reset by classify_task."""
 
-    # Conversation, kept across requests of one thread.
-    messages: Annotated[list[Turn], operator.add]
-    """User requests and delivered artifacts, oldest first."""
+    # Conversation, kept across requests of one thread: only what a later turn reads, so a
+    # checkpoint stays the same size however long the thread runs.
     last_artifact: str | None
     """The artifact delivered last in this thread, revised by follow-ups."""
     last_task: str | None

@@ -82,8 +82,8 @@ def test_ollama_host_follows_ollamas_convention(host: str, url: str) -> None:
         ),
         (
             "routing: {default_task: y, tasks: {x: {model: m, validator: code}}}\n",
-            "routing",
-            "default_task 'y'",
+            "routing.default_task",
+            "'y' is not one of the tasks (x)",
         ),
         (
             "fallback: {cloud_provider: claude}\nrouting: {default_task: x, tasks: {x: {model: m, validator: code}}}\n",

@@ -8,6 +8,7 @@ from xml.etree.ElementTree import Element
 
 import html5lib
 
+from config.vocabulary import HTML_KINDS
 from validators.extract import extract_artifact
 from validators.verdict import Verdict
 
@@ -21,7 +22,6 @@ OPTIONAL_END = frozenset(
 )  # fmt: skip
 
 HTML_LANGUAGES = ("html", "htm")
-HTML_KINDS = frozenset({"document", "fragment"})
 # Without a fence, the artifact starts at the first line beginning with a tag.
 _START_RE = re.compile(r"^\s*<(?:!doctype\s+html|[a-zA-Z])", re.IGNORECASE)
 _OFF_SITE_RE = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)

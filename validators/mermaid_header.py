@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from config.vocabulary import MERMAID_KIND_ALIASES
 from validators.extract import clean, extract_artifact, is_fence_line
 from validators.verdict import Verdict
 
@@ -86,15 +87,8 @@ for _keyword, _kind in DIAGRAM_KINDS.items():
     _CANONICAL_HEADER.setdefault(_kind, _keyword)
 _CANONICAL_HEADER["state"] = "stateDiagram-v2"
 
-# Spellings callers (or config files) commonly use for expect_kind.
-_KIND_ALIASES: dict[str, str] = {
-    "erd": "er",
-    "entity-relationship": "er",
-    "sequence-diagram": "sequence",
-    "class-diagram": "class",
-    "state-diagram": "state",
-    "git": "gitgraph",
-}
+# Spellings callers (or config files) commonly use for expect_kind (config checks them at load).
+_KIND_ALIASES = MERMAID_KIND_ALIASES
 
 _FLOWCHART_HEADER = r"(?P<flow>flowchart-elk|flowchart|graph)(?:[ \t]+(?:TB|TD|BT|RL|LR))?[ \t]*;?[ \t]*$"
 _OTHER_KEYWORDS = "|".join(
