@@ -86,6 +86,7 @@ async def classify_task(state: State, runtime: Runtime[Context]) -> dict[str, An
         "reply_source": None,
         "reply_provider": None,
         "reply_model": None,
+        "reply_truncated": None,
         "artifact": None,
         "validation": None,
         "repairs_left": config.validation.repair_attempts,

@@ -76,6 +76,8 @@ class State(RequestIn, total=False):
     reply_source: Source | None
     reply_provider: str | None
     reply_model: str | None
+    reply_truncated: bool | None
+    """The model stopped at its length limit (Ollama's done_reason "length"): the reply may be cut."""
     artifact: str | None
     validation: dict[str, Any] | None
     repairs_left: int

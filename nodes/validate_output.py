@@ -91,6 +91,8 @@ async def validate_output(state: State, runtime: Runtime[Context]) -> dict[str, 
     verdict = await svc.validators.check(
         route.validator, state.get("reply") or "", expect_kind=route.expect_kind, request=state.get("prompt")
     )
+    if state.get("reply_truncated"):
+        verdict = verdict.truncated("done_reason: length")
     if verdict.warning:
         emit_status(writer, NODE, verdict.warning, level="warning")
     attempts = list(state.get("attempts", []))

@@ -28,6 +28,9 @@ class Verdict:
     line: int | None = None
     warning: str | None = None
     details: str | None = None
+    checked: bool = True
+    """False when no parser could check the artifact (code in a language we cannot parse): such a
+    verdict is never valid, and no repair or other model can make it checkable."""
 
     def __post_init__(self) -> None:
         # A verdict that is invalid without a reason cannot drive a repair
@@ -36,6 +39,8 @@ class Verdict:
             raise ValueError("a valid Verdict must not carry an error")
         if not self.valid and not self.error:
             raise ValueError("an invalid Verdict needs an error message")
+        if self.valid and not self.checked:
+            raise ValueError("an unchecked Verdict cannot be valid")
 
     @classmethod
     def ok(cls, artifact: str, *, diagram_type: str | None = None, language: str | None = None) -> Verdict:
@@ -55,6 +60,15 @@ class Verdict:
     ) -> Verdict:
         """Build an invalid verdict with an actionable error."""
         return cls(False, artifact, error, diagram_type, language, line, details=details)
+
+    def truncated(self, limit_note: str) -> Verdict:
+        """The verdict on a reply the model stopped at its length limit: never valid, as it may be cut."""
+        error = (
+            f"the reply was cut off at the model's length limit ({limit_note}); the artifact may be incomplete"
+        )
+        if not self.valid and self.error:
+            error = f"{error}; also: {self.error}"
+        return replace(self, valid=False, error=error)
 
     def with_warning(self, warning: str) -> Verdict:
         """The same verdict, noting that the check was weaker than usual."""
