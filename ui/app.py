@@ -26,7 +26,7 @@ from starlette.datastructures import Headers
 from config.loader import load_config
 from graph.router import ModelRouter
 from nodes.response import ModelResponse
-from ui import cl_typed, history, setup_frontend
+from ui import cl_typed, exposure, history, redaction, setup_frontend
 from ui.answer import usage_markdown
 from ui.run_view import RunView
 from ui.status_panel import StatusPanel
@@ -34,6 +34,12 @@ from ui.status_panel import StatusPanel
 log = logging.getLogger("modelyard.ui")
 
 CONFIG = load_config()  # a bad config stops start-up here, with the file and key at fault
+redaction.install(CONFIG.secrets.secret_values())
+try:  # `chainlit run --host` puts the bind address here; Chainlit's default is loopback
+    ACCESS = exposure.access_for(os.environ.get("CHAINLIT_HOST", "127.0.0.1"), os.environ)
+except exposure.ExposureError as exc:
+    print(f"modelyard: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
 AUTO = "auto"
 COMMANDS: list[CommandDict] = [
     {
@@ -110,10 +116,21 @@ def chat_history() -> BaseDataLayer:
     return SQLAlchemyDataLayer(conninfo=history.conninfo(path))
 
 
-@cl.header_auth_callback
-async def local_user(headers: Headers) -> cl.User | None:
-    """Everyone who reaches this loopback app is the one local user: no login page."""
-    return cl.User(identifier=history.LOCAL_USER, metadata={"provider": "local"})
+if ACCESS.mode == "local":
+
+    @cl.header_auth_callback
+    async def local_user(headers: Headers) -> cl.User | None:
+        """Everyone who reaches this loopback app is the one local user: no login page."""
+        return cl.User(identifier=history.LOCAL_USER, metadata={"provider": "local"})
+
+else:
+
+    @cl.password_auth_callback
+    async def password_user(username: str, password: str) -> cl.User | None:
+        """Off loopback: the user and password from the environment (ui/exposure.py)."""
+        if ACCESS.check(username, password):
+            return cl.User(identifier=username, metadata={"provider": "password"})
+        return None
 
 
 @cl.set_starters

@@ -6,13 +6,16 @@ import argparse
 import asyncio
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 
 from config.loader import ConfigError, load_config
 from config.schema import AppConfig, UnknownTaskError
-from ui import validate_cmd
+from nodes.prompt_check import BadPromptError, check_prompt
+from ui import redaction, validate_cmd
 from ui.render import overview_table, stats_table, status_line
+from usage.errors import UsageStoreError
 
 # The graph and its SDKs are imported by the commands that need them: `stats` stays instant.
 
@@ -27,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
     ask = sub.add_parser("ask", help="produce an artifact")
-    ask.add_argument("prompt", help='the request, e.g. "ERD for a blog"')
+    ask.add_argument("prompt", help='the request, e.g. "ERD for a blog"; - reads it from standard input')
     ask.add_argument("--task", help="task type (default: classified from the prompt)")
     ask.add_argument("--local-only", action="store_true", help="never call a cloud model")
     ask.add_argument("--json", action="store_true", help="print the response as one JSON object")
@@ -46,18 +49,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
     try:
         config = load_config(args.config, data_dir=args.data_dir)
+        redaction.install(config.secrets.secret_values())
         if args.command == "ask":
+            args.prompt = check_prompt(_read_prompt(args.prompt), config.routing.max_prompt_bytes)
+            config.check_task(args.task)  # refused before the graph is even imported
             return asyncio.run(_ask(config, args))
         if args.command == "models":
             return asyncio.run(_models(config, args.json))
         if args.command == "validate":
             return validate_cmd.run(config, args)
         return _stats(config, args.json)
-    except (ConfigError, UnknownTaskError) as exc:
+    except (ConfigError, UnknownTaskError, BadPromptError) as exc:
         print(f"modelyard: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (UsageStoreError, sqlite3.Error, OSError) as exc:  # the data dir: read-only, locked, full
+        logging.getLogger(__name__).debug("storage failure", exc_info=True)
+        print(f"modelyard: cannot use the data directory ({_storage_problem(exc)})", file=sys.stderr)
+        print("  check its permissions and free space, or choose another with --data-dir", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _read_prompt(prompt: str) -> str:
+    """The prompt argument, or standard input for `-` (decoded strictly: bad bytes are refused)."""
+    if prompt != "-":
+        return prompt
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadPromptError(
+            f"the prompt is not valid UTF-8 (byte {exc.start + 1} of standard input); "
+            "re-save or re-type it as UTF-8"
+        ) from None
+
+
+def _storage_problem(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return str(exc)
 
 
 async def _ask(config: AppConfig, args: argparse.Namespace) -> int:
@@ -86,6 +117,8 @@ async def _ask(config: AppConfig, args: argparse.Namespace) -> int:
                     streaming = False
                 print(status_line(item), file=sys.stderr, flush=True)
     assert response is not None
+    if response.warning and not args.quiet:
+        print(f"! {response.warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(response.to_dict(), indent=2))
     elif response.content:

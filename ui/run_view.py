@@ -12,6 +12,7 @@ import chainlit as cl
 from config.schema import AppConfig, UnknownTaskError
 from graph.router import Event
 from nodes.events import StatusEvent
+from nodes.prompt_check import BadPromptError
 from nodes.response import ModelResponse
 from ui import cl_typed
 from ui.answer import answer_markdown, outcome
@@ -122,7 +123,7 @@ class RunView:
 
     async def fail(self, exc: Exception) -> None:
         """Show a request that could not run at all; the traceback goes to the log, not the chat."""
-        if isinstance(exc, UnknownTaskError):
+        if isinstance(exc, UnknownTaskError | BadPromptError):
             text = str(exc)
         else:
             log.error("request failed in the UI", exc_info=exc)
