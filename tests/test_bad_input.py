@@ -10,7 +10,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,16 +36,23 @@ def run(
     )
 
 
-@pytest.fixture
-def env(tmp_path: Path, ollama: OllamaEmulator) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def ollama() -> Iterator[OllamaEmulator]:
+    with OllamaEmulator() as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory, ollama: OllamaEmulator) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and "BASE_URL" not in k}
     clean.pop("MODELYARD_CONFIG", None)
-    return clean | {"OLLAMA_HOST": ollama.url, "MODELYARD_DATA_DIR": str(tmp_path / "data")}
+    data = tmp_path_factory.mktemp("bad-input") / "data"
+    return clean | {"OLLAMA_HOST": ollama.url, "MODELYARD_DATA_DIR": str(data)}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module", autouse=True)
 def earlier_thread(env: dict[str, str]) -> Iterator[str]:
-    """A thread with one good request; after the test it must still continue."""
+    """A thread with one good request before every bad input; afterwards it still continues."""
     first = run(env, "ask", "--thread", "kept", "--task", "erd", "ERD for a blog")
     assert first.returncode == 0, first.stderr
     yield "kept"
@@ -74,7 +80,7 @@ def refused(result: subprocess.CompletedProcess[str], *expected: str) -> None:
     ],
 )
 def test_prompts_a_model_must_never_see(
-    env: dict[str, str], earlier_thread: str, ollama: OllamaEmulator, prompt: str, expected: str
+    env: dict[str, str], ollama: OllamaEmulator, prompt: str, expected: str
 ) -> None:
     sent = len(ollama.requests)
     if "\x00" in prompt:  # argv cannot carry NUL: standard input can
@@ -85,13 +91,13 @@ def test_prompts_a_model_must_never_see(
     assert ollama.requests[sent:] == []  # refused before any model (or Ollama at all) was asked
 
 
-def test_oversized_prompt_names_the_limit_and_is_never_sent(env: dict[str, str], earlier_thread: str) -> None:
+def test_oversized_prompt_names_the_limit_and_is_never_sent(env: dict[str, str]) -> None:
     big = ("Describe the blog schema. " * 4000).encode()  # 104,000 bytes
     result = run(env, "ask", "-", stdin=big)
     refused(result, "104,000 bytes, over the limit of 100,000 bytes", "routing.max_prompt_bytes")
 
 
-def test_invalid_utf8_on_the_command_line_and_on_stdin(env: dict[str, str], earlier_thread: str) -> None:
+def test_invalid_utf8_on_the_command_line_and_on_stdin(env: dict[str, str]) -> None:
     refused(run(env, "ask", b"ERD for a \xff\xfe blog"), "not valid UTF-8")
     refused(
         run(env, "ask", "-", stdin=b"ERD for a \xc3\x28 blog"), "not valid UTF-8 (byte 11 of standard input)"
@@ -122,14 +128,14 @@ def test_invalid_utf8_on_the_command_line_and_on_stdin(env: dict[str, str], earl
     ],
 )
 def test_bad_configs_name_the_file_and_the_key(
-    env: dict[str, str], earlier_thread: str, tmp_path: Path, yaml_text: str, expected: str
+    env: dict[str, str], tmp_path: Path, yaml_text: str, expected: str
 ) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(yaml_text)
     refused(run(env | {"MODELYARD_CONFIG": str(path)}, "ask", "ERD for a blog"), str(path), expected)
 
 
-def test_unknown_task_and_bad_base_urls(env: dict[str, str], earlier_thread: str) -> None:
+def test_unknown_task_and_bad_base_urls(env: dict[str, str]) -> None:
     refused(run(env, "ask", "--task", "poem", "a sonnet"), "unknown task type 'poem'")
     refused(
         run(env | {"OPENAI_BASE_URL": "ftp://mirror/v1"}, "ask", "hi"), "OPENAI_BASE_URL: expected an http"
@@ -137,25 +143,30 @@ def test_unknown_task_and_bad_base_urls(env: dict[str, str], earlier_thread: str
     refused(run(env | {"OLLAMA_HOST": "file:///etc/passwd"}, "ask", "hi"), "OLLAMA_HOST")
 
 
-def test_read_only_data_directory(env: dict[str, str], earlier_thread: str) -> None:
-    # root ignores file modes: run the command as an unprivileged user against a read-only dir.
-    as_user = "nobody" if os.geteuid() == 0 else None
-    base = Path(tempfile.mkdtemp())
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory nobody may write to. root ignores file modes, so for root it is a read-only tmpfs."""
+    path = tmp_path / "read-only"
+    path.mkdir()
+    if os.geteuid() != 0:
+        path.chmod(0o555)
+        yield path
+        path.chmod(0o755)
+        return
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)], check=True)
     try:
-        data = base / "data"
-        data.mkdir()
-        for path in (base, data):
-            path.chmod(0o555)
-        result = run(env | {"MODELYARD_DATA_DIR": str(data)}, "ask", "ERD for a blog", as_user=as_user)
-        refused(result, "cannot use the data directory", "--data-dir")
-        stats = run(env | {"MODELYARD_DATA_DIR": str(data)}, "stats", as_user=as_user)
-        refused(stats, "cannot use the data directory")
+        yield path
     finally:
-        for path in (base, base / "data"):
-            path.chmod(0o755)
+        subprocess.run(["umount", str(path)], check=True)
 
 
-def test_locked_usage_database(env: dict[str, str], earlier_thread: str) -> None:
+def test_read_only_data_directory(env: dict[str, str], read_only_dir: Path) -> None:
+    ro_env = env | {"MODELYARD_DATA_DIR": str(read_only_dir / "data")}
+    refused(run(ro_env, "ask", "ERD for a blog"), "cannot use the data directory", "--data-dir")
+    refused(run(ro_env, "stats"), "cannot use the data directory")
+
+
+def test_locked_usage_database(env: dict[str, str]) -> None:
     usage = Path(env["MODELYARD_DATA_DIR"]) / "usage.db"
     holder = sqlite3.connect(usage, isolation_level=None, timeout=1)
     holder.execute("BEGIN EXCLUSIVE")  # another process writing for longer than the busy timeout

@@ -2,7 +2,11 @@
 
 Speaks ``POST /v1/chat/completions`` (whole replies and SSE streams, including
 the ``stream_options.include_usage`` usage chunk) and ``GET /v1/models`` with
-OpenAI's error envelope ``{"error": {"message", "type", "param", "code"}}``::
+OpenAI's error envelope ``{"error": {"message", "type", "param", "code"}}``.
+Faults: a wrong key (401 ``invalid_api_key``), any status with OpenAI's body
+(``status_error``, e.g. 429 ``rate_limit_exceeded`` or 500), ``retry-after`` /
+``retry-after-ms`` headers, a ``hang``, slow answers, and any ``reply`` text
+(one that fails validation, say)::
 
     python -m tests.emulators.openai_compat --port 8090
 
@@ -51,6 +55,8 @@ class OpenAIConfig:
     token_delay: float = 0.0  # seconds between streamed chunks
     api_key: str | None = None  # when set, "Authorization: Bearer <api_key>" is required
     retry_after_ms: int | None = None  # sent as retry-after-ms on errors (the SDK obeys it)
+    retry_after: str | None = None  # sent as retry-after on errors (seconds or an HTTP date)
+    hang: bool = False  # accept a completion, then send nothing until the client leaves
     models: list[str] = field(default_factory=lambda: ["gpt-4o-mini", "gpt-4o"])
 
 
@@ -173,9 +179,13 @@ class OpenAIEmulator(HTTPEmulator):
         return None
 
     def _send_error(self, ex: Exchange, status: int, message: str, param: str | None = None) -> None:
-        retry_ms = self.config.retry_after_ms
-        headers = {"retry-after-ms": str(retry_ms)} if retry_ms is not None else None
-        ex.send_json(status, error_body(status, message, param), headers)
+        config = self.config
+        headers: dict[str, str] = {}
+        if config.retry_after_ms is not None:
+            headers["retry-after-ms"] = str(config.retry_after_ms)
+        if config.retry_after is not None:
+            headers["retry-after"] = config.retry_after
+        ex.send_json(status, error_body(status, message, param), headers or None)
 
     def _chat(self, ex: Exchange, body: Any) -> None:
         if not ex.sleep(self.config.delay):
@@ -194,6 +204,8 @@ class OpenAIEmulator(HTTPEmulator):
             self._send_error(ex, 400, "you must provide a model parameter")
         elif not isinstance(body.get("messages"), list) or not body["messages"]:
             self._send_error(ex, 400, "Missing required parameter: 'messages'.", "messages")
+        elif self.config.hang:
+            ex.hold_open()
         else:
             text = self._next_reply()
             prompt = "\n".join(str(m.get("content", "")) for m in body["messages"] if isinstance(m, dict))
