@@ -25,13 +25,11 @@ async def ensure_model(state: State, runtime: Runtime[Context]) -> dict[str, Any
     """Report the model's status and load it when needed; a failure becomes a fallback reason."""
     svc = await services_for(runtime.context)
     model, writer = state["model"], runtime.stream_writer
-    if svc.ollama.known_ready(model):  # fast path: no round trip while keep-alive is running
-        emit_status(writer, NODE, f"{model} is ready", model=model, model_status="ready")
-        return {"model_status": ModelStatus.READY.value}
     try:
-        status = await svc.ollama.get_model_status(model)
-        if status in (ModelStatus.READY, ModelStatus.IN_USE):
-            emit_status(writer, NODE, f"{model} is {status.value}", model=model, model_status=status.value)
+        # Ollama's /api/ps (at most a second old) is the truth: it evicts models on its own, and
+        # when it is down this raises server_down rather than claiming the model is ready.
+        if await svc.ollama.is_loaded(model):
+            emit_status(writer, NODE, f"{model} is ready", model=model, model_status="ready")
             return {"model_status": ModelStatus.READY.value}
         load_s = await _load(svc.ollama, model, writer, svc.config.ollama.allow_pull)
     except ProviderError as exc:

@@ -54,6 +54,7 @@ async def local_generate(state: State, runtime: Runtime[Context]) -> dict[str, A
             "fallback_reason": exc.reason,
             "error": exc.message,
             "reply": None,
+            "reply_truncated": False,
         }
     tokens.flush()
     stats = result.stats
@@ -64,6 +65,17 @@ async def local_generate(state: State, runtime: Runtime[Context]) -> dict[str, A
         model=model,
         model_status="ready",
     )
+    # validate_output turns a cut-off reply into an invalid verdict (repair, then cloud).
+    truncated = stats.done_reason == "length"
+    if truncated:
+        limit = f"{stats.num_predict}-token" if stats.num_predict else "length"
+        emit_status(
+            writer,
+            NODE,
+            f"{model}'s reply was cut off at the {limit} limit (done_reason: length)",
+            level="warning",
+            model=model,
+        )
     attempts.append(reply_attempt("local", "ollama", model, repair))
     load_s = state.get("load_s")
     if load_s is None and stats.load_s is not None and stats.load_s > 0.5:
@@ -75,6 +87,7 @@ async def local_generate(state: State, runtime: Runtime[Context]) -> dict[str, A
         "reply_source": "local",
         "reply_provider": "ollama",
         "reply_model": model,
+        "reply_truncated": truncated,
         "load_s": load_s,
         "first_token_s": state.get("first_token_s") or stats.first_token_s,
         "input_tokens": (state.get("input_tokens") or 0) + (stats.input_tokens or 0),

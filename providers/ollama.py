@@ -1,27 +1,35 @@
-"""Async client for Ollama's HTTP API, with one load per model however many ask at once."""
+"""Async client for Ollama's HTTP API, with one load per model however many ask at once.
+
+What is loaded is Ollama's to say: it evicts models on its own (memory pressure, another
+model loading, `ollama stop`, a restart), so a model counts as loaded only when `/api/ps`
+(or our own successful load or reply) said so within the last `PS_MAX_AGE_S`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
 from typing import Any
 
 import httpx
 
 from config.schema import OllamaConfig
-from providers.errors import ProviderError
+from providers.errors import FallbackReason, ProviderError
 from providers.ollama_http import (
+    base_num_ctx,
     canonical,
-    error_from_message,
-    error_text,
+    chunk_text,
+    estimate_tokens,
     final_stats,
-    keep_alive_seconds,
+    malformed_reply,
     parse_line,
     parse_time,
+    reply_error,
+    sized_num_ctx,
     transport_error,
 )
 from providers.ollama_types import (
@@ -34,6 +42,11 @@ from providers.ollama_types import (
 
 log = logging.getLogger(__name__)
 _RETRY_STATUSES = frozenset({502, 503})  # Ollama answers 503 when its queue is full
+PS_MAX_AGE_S = 1.0  # how long an /api/ps answer (or our own load/reply) is trusted
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class OllamaClient:
@@ -53,10 +66,13 @@ class OllamaClient:
             timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
             transport=transport,
         )
-        self._keep_alive_s = keep_alive_seconds(config.keep_alive)
+        self._inspect_timeout = httpx.Timeout(config.inspect_timeout, connect=config.connect_timeout)
+        self._num_ctx = {canonical(name): size for name, size in config.num_ctx.items()}
         self._loads: dict[str, asyncio.Task[float]] = {}
         self._in_use: Counter[str] = Counter()
-        self._ready_until: dict[str, float] = {}
+        # model -> (when Ollama last confirmed it loaded, the runner's num_ctx if known)
+        self._seen: dict[str, tuple[float, int | None]] = {}
+        self._ps_at: float | None = None  # when the last /api/ps listing was asked for
         self._last_error: dict[str, str] = {}
 
     @property
@@ -72,38 +88,67 @@ class OllamaClient:
 
     async def list_available_models(self) -> list[InstalledModel]:
         """Models installed in Ollama (`/api/tags`)."""
-        data = await self._get_json("/api/tags")
-        return [
-            InstalledModel(
-                name=str(m["name"]),
-                size=int(m.get("size") or 0),
-                parameter_size=(m.get("details") or {}).get("parameter_size"),
-                quantization=(m.get("details") or {}).get("quantization_level"),
-            )
-            for m in data.get("models") or []
-        ]
+        data = await self._inspect("/api/tags")
+        try:
+            return [
+                InstalledModel(
+                    name=str(m["name"]),
+                    size=_int(m.get("size")) or 0,
+                    parameter_size=(m.get("details") or {}).get("parameter_size"),
+                    quantization=(m.get("details") or {}).get("quantization_level"),
+                )
+                for m in data.get("models") or []
+            ]
+        except (KeyError, TypeError, AttributeError):
+            raise ProviderError("generation_error", "malformed model list from Ollama (/api/tags)") from None
 
     async def list_loaded_models(self) -> list[LoadedModel]:
-        """Models resident in memory (`/api/ps`), and when each will be unloaded."""
-        data = await self._get_json("/api/ps")
-        return [
-            LoadedModel(
-                name=str(m["name"]),
-                size=int(m.get("size") or 0),
-                size_vram=int(m.get("size_vram") or 0),
-                expires_at=parse_time(m.get("expires_at")),
-            )
-            for m in data.get("models") or []
-        ]
+        """Models resident in memory (`/api/ps`), and when each will be unloaded; refreshes the cache."""
+        asked_at = self._clock()
+        data = await self._inspect("/api/ps")
+        try:
+            loaded = [
+                LoadedModel(
+                    name=str(m["name"]),
+                    size=_int(m.get("size")) or 0,
+                    size_vram=_int(m.get("size_vram")) or 0,
+                    expires_at=parse_time(m.get("expires_at")),
+                    context_length=_int(m.get("context_length")),
+                )
+                for m in data.get("models") or []
+            ]
+        except (KeyError, TypeError, AttributeError):
+            raise ProviderError("generation_error", "malformed model list from Ollama (/api/ps)") from None
+        self._record_ps(asked_at, loaded)
+        return loaded
+
+    def confirmed_loaded(self, model: str) -> bool:
+        """True when Ollama said (or our own load or reply showed) within PS_MAX_AGE_S that it is loaded."""
+        seen = self._seen.get(canonical(model))
+        return seen is not None and self._clock() - seen[0] <= PS_MAX_AGE_S
+
+    async def is_loaded(self, model: str) -> bool:
+        """Whether Ollama has `model` loaded, from an `/api/ps` at most PS_MAX_AGE_S old.
+
+        At most one round trip; none when the cache is fresh. Raises ProviderError when
+        Ollama is down or does not answer within connect_timeout + inspect_timeout.
+        """
+        if self.confirmed_loaded(model):
+            return True
+        if self._ps_at is None or self._clock() - self._ps_at > PS_MAX_AGE_S:
+            await self.list_loaded_models()
+        return self.confirmed_loaded(model)
 
     async def get_model_status(self, model: str) -> ModelStatus:
-        """Ollama's `/api/ps` joined with the requests this process has in flight."""
+        """Ollama's `/api/ps` (at most PS_MAX_AGE_S old) joined with this process's requests."""
         name = canonical(model)
         if self._in_use[name]:
             return ModelStatus.IN_USE
         if name in self._loads:
             return ModelStatus.LOADING
-        return self.status_from(name, await self.list_loaded_models())
+        if await self.is_loaded(name):
+            return ModelStatus.READY
+        return ModelStatus.ERROR if name in self._last_error else ModelStatus.NOT_LOADED
 
     def status_from(self, model: str, loaded: list[LoadedModel]) -> ModelStatus:
         """The status of `model` given an `/api/ps` listing and this process's requests."""
@@ -112,22 +157,17 @@ class OllamaClient:
             return ModelStatus.IN_USE
         if name in self._loads:
             return ModelStatus.LOADING
-        for entry in loaded:
-            if entry.name == name:
-                self._remember_expiry(name, entry.expires_at)
-                return ModelStatus.READY
-        # Ollama unloaded it (keep-alive ran out) even if this process loaded it.
-        self._ready_until.pop(name, None)
+        if any(entry.name == name for entry in loaded):
+            return ModelStatus.READY
         return ModelStatus.ERROR if name in self._last_error else ModelStatus.NOT_LOADED
-
-    def known_ready(self, model: str) -> bool:
-        """True when Ollama told us (or we made sure) the model stays loaded for a while yet."""
-        until = self._ready_until.get(canonical(model))
-        return until is not None and until > self._clock() + 1.0
 
     def last_error(self, model: str) -> str | None:
         """Why the last load of `model` failed, if it did."""
         return self._last_error.get(canonical(model))
+
+    def load_num_ctx(self, model: str) -> int:
+        """The context window a load asks for: what every request that fits it asks for too."""
+        return base_num_ctx(self._num_ctx.get(canonical(model)), self._cfg.max_num_ctx)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -149,36 +189,98 @@ class OllamaClient:
     async def unload_model(self, model: str) -> None:
         """Ask Ollama to unload `model` now (`keep_alive: 0`)."""
         name = canonical(model)
-        await self._post_json("/api/generate", {"model": name, "keep_alive": 0}, name)
-        self._ready_until.pop(name, None)
+        self._forget(name)
+        await self._post_json(
+            "/api/generate",
+            {"model": name, "keep_alive": 0},
+            f"the unload of {name}",
+            name,
+            self._inspect_timeout,
+        )
+        self._forget(name)
 
     async def pull_model(self, model: str) -> AsyncIterator[PullProgress]:
-        """Pull `model`, yielding Ollama's progress lines; errors become `not_installed`."""
+        """Pull `model`, yielding Ollama's progress lines; errors become `not_installed`.
+
+        A pull may take an hour, so it has no overall limit; it fails with `timeout` when no
+        progress line arrives for `pull_stall_timeout` seconds.
+        """
         name = canonical(model)
-        body = {"model": name, "stream": True}
+        stall = self._cfg.pull_stall_timeout
+        what = f"the pull of {name}"
+        request = self._http.build_request(
+            "POST",
+            "/api/pull",
+            json={"model": name, "stream": True},
+            timeout=httpx.Timeout(None, connect=self._cfg.connect_timeout),
+        )
+        stalled = ProviderError(
+            "timeout",
+            f"the pull of {name} stalled: no progress from Ollama for {stall:g} s (pull_stall_timeout)",
+        )
         try:
-            async with self._http.stream("POST", "/api/pull", json=body, timeout=None) as resp:
-                if resp.status_code != 200:
-                    message = error_text(await resp.aread())
-                    raise ProviderError("not_installed", f"pulling {name} failed: {message}")
-                async for line in resp.aiter_lines():
-                    if not line.strip():
-                        continue
-                    try:
-                        chunk = parse_line(line, name)
-                    except ProviderError as exc:
-                        raise ProviderError(
-                            "not_installed", f"pulling {name} failed: {exc.message}"
-                        ) from None
-                    yield PullProgress(
-                        status=str(chunk.get("status", "")),
-                        completed=chunk.get("completed"),
-                        total=chunk.get("total"),
-                    )
+            async with asyncio.timeout(stall):
+                resp = await self._http.send(request, stream=True)
+        except TimeoutError:
+            raise stalled from None
         except httpx.HTTPError as exc:
-            raise transport_error(exc, self.base_url, f"the pull of {name}") from None
+            raise transport_error(exc, self.base_url, what) from None
+        try:
+            lines = resp.aiter_lines()
+            while True:
+                try:
+                    # Only the wait for the next line is bounded, never the consumer's own time.
+                    async with asyncio.timeout(stall):
+                        if resp.status_code != 200:
+                            body = await resp.aread()
+                            err = reply_error(resp.status_code, body, what, self.base_url, model=name)
+                            reason: FallbackReason = (
+                                "server_down" if err.reason == "server_down" else "not_installed"
+                            )
+                            raise ProviderError(
+                                reason, f"pulling {name} failed: {err.message}", err.status_code
+                            )
+                        line = await anext(lines, None)
+                except TimeoutError:
+                    raise stalled from None
+                except httpx.HTTPError as exc:
+                    raise transport_error(exc, self.base_url, what) from None
+                if line is None:
+                    return
+                if not line.strip():
+                    continue
+                try:
+                    chunk = parse_line(line, name)
+                except ProviderError as exc:
+                    raise ProviderError("not_installed", f"pulling {name} failed: {exc.message}") from None
+                yield PullProgress(
+                    status=str(chunk.get("status", "")),
+                    completed=_int(chunk.get("completed")),
+                    total=_int(chunk.get("total")),
+                )
+        finally:
+            await resp.aclose()
 
     # -- generation --------------------------------------------------------------------------
+
+    def chat_options(self, model: str, messages: list[dict[str, str]]) -> dict[str, int]:
+        """`num_ctx` and `num_predict` for a chat; ProviderError when the prompt cannot fit.
+
+        A prompt larger than the window would be cut by Ollama without a word, so it is
+        refused here and the graph falls back instead.
+        """
+        name = canonical(model)
+        configured = self._num_ctx.get(name)
+        prompt_tokens = estimate_tokens(messages)
+        num_ctx = sized_num_ctx(prompt_tokens, self._cfg.num_predict, configured, self._cfg.max_num_ctx)
+        if prompt_tokens >= num_ctx:
+            key = "ollama.num_ctx" if configured is not None else "ollama.max_num_ctx"
+            raise ProviderError(
+                "generation_error",
+                f"the prompt's ~{prompt_tokens} tokens do not fit {name}'s context window of {num_ctx} "
+                f"tokens ({key}); it was not sent, since Ollama would silently cut it",
+            )
+        return {"num_ctx": num_ctx, "num_predict": min(self._cfg.num_predict, num_ctx - prompt_tokens)}
 
     async def generate(
         self,
@@ -190,23 +292,26 @@ class OllamaClient:
     ) -> Generation:
         """Stream a chat reply, calling `on_token` per piece; bounded by first-token and total limits."""
         name = canonical(model)
+        options = self.chat_options(name, messages)
         body: dict[str, Any] = {
             "model": name,
             "messages": messages,
             "stream": True,
             "keep_alive": self._cfg.keep_alive,
+            "options": options,
         }
         if response_format is not None:
             body["format"] = response_format
-        # A model that may need loading inside this call gets the load allowance too.
-        first_limit = self._cfg.first_token_timeout
-        if not self.known_ready(name):
-            first_limit += self._cfg.load_timeout
+        # A reload always gets the load allowance: Ollama loads inside this call when the model
+        # was not confirmed loaded just now, or was loaded with another context window.
+        needs_load = not self._loaded_with(name, options["num_ctx"])
+        first_limit = self._cfg.first_token_timeout + (self._cfg.load_timeout if needs_load else 0.0)
         self._in_use[name] += 1
         try:
             for attempt in range(self._cfg.max_retries + 1):
                 try:
-                    return await self._stream_chat(name, body, first_limit, on_token)
+                    result = await self._stream_chat(name, body, first_limit, needs_load, on_token)
+                    break
                 except _Retryable as exc:
                     if attempt == self._cfg.max_retries:
                         raise exc.error from None
@@ -218,17 +323,28 @@ class OllamaClient:
                         self._cfg.max_retries,
                     )
                     await asyncio.sleep(0.2 * 2**attempt)
-            raise AssertionError("unreachable")  # pragma: no cover
+            else:  # pragma: no cover
+                raise AssertionError("unreachable")
+        except ProviderError as exc:
+            if exc.reason != "timeout":  # a crash, a failed load, a lost server: ask Ollama again
+                self._forget(name)
+            raise
         finally:
             self._in_use[name] -= 1
             if not self._in_use[name]:
                 del self._in_use[name]
+        self._seen[name] = (self._clock(), options["num_ctx"])
+        stats = dataclasses.replace(
+            result.stats, num_ctx=options["num_ctx"], num_predict=options["num_predict"]
+        )
+        return Generation(result.text, stats)
 
     async def _stream_chat(
         self,
         name: str,
         body: dict[str, Any],
         first_limit: float,
+        needs_load: bool,
         on_token: Callable[[str], None] | None,
     ) -> Generation:
         loop = asyncio.get_running_loop()
@@ -236,19 +352,28 @@ class OllamaClient:
         total_deadline = started + first_limit + self._cfg.timeout
         first_token_at: float | None = None
         parts: list[str] = []
+        what = f"chat with {name}"
         try:
             async with asyncio.timeout_at(started + first_limit) as deadline:
                 # Our own deadlines bound the stream; httpx's read timeout would cut a slow model short.
                 unbounded = httpx.Timeout(None, connect=self._cfg.connect_timeout)
                 async with self._http.stream("POST", "/api/chat", json=body, timeout=unbounded) as resp:
                     if resp.status_code != 200:
-                        err = error_from_message(error_text(await resp.aread()), name, resp.status_code)
+                        # A 500 before any token while Ollama loads the model is a failed load.
+                        err = reply_error(
+                            resp.status_code,
+                            await resp.aread(),
+                            what,
+                            self.base_url,
+                            model=name,
+                            loading=needs_load,
+                        )
                         raise _Retryable(err) if resp.status_code in _RETRY_STATUSES else err
                     async for line in resp.aiter_lines():
                         if not line.strip():
                             continue
                         chunk = parse_line(line, name)
-                        text = str((chunk.get("message") or {}).get("content") or "")
+                        text = chunk_text(chunk)
                         if text:
                             if first_token_at is None:
                                 first_token_at = loop.time()
@@ -257,7 +382,6 @@ class OllamaClient:
                             if on_token is not None:
                                 on_token(text)
                         if chunk.get("done"):
-                            self._ready_until[name] = self._clock() + self._keep_alive_s
                             stats = final_stats(chunk, started, first_token_at, loop.time())
                             return Generation("".join(parts), stats)
         except TimeoutError:
@@ -273,16 +397,45 @@ class OllamaClient:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _loaded_with(self, name: str, num_ctx: int) -> bool:
+        seen = self._seen.get(name)
+        if seen is None or self._clock() - seen[0] > PS_MAX_AGE_S:
+            return False
+        return seen[1] is None or seen[1] == num_ctx
+
+    def _record_ps(self, asked_at: float, loaded: list[LoadedModel]) -> None:
+        """Take an /api/ps listing asked for at `asked_at` as the truth about every model."""
+        present = {m.name: m.context_length for m in loaded}
+        for name, (when, _) in list(self._seen.items()):
+            if name not in present and when <= asked_at:  # evicted; newer own news is kept
+                del self._seen[name]
+        for name, num_ctx in present.items():
+            when, known = self._seen.get(name, (asked_at, None))
+            self._seen[name] = (max(when, asked_at), num_ctx if num_ctx is not None else known)
+        self._ps_at = asked_at if self._ps_at is None else max(self._ps_at, asked_at)
+
+    def _forget(self, name: str) -> None:
+        self._seen.pop(name, None)
+        self._ps_at = None
+
     async def _load(self, name: str) -> float:
         started = self._clock()
-        body = {"model": name, "keep_alive": self._cfg.keep_alive, "stream": False}
+        num_ctx = self.load_num_ctx(name)
+        body = {
+            "model": name,
+            "keep_alive": self._cfg.keep_alive,
+            "stream": False,
+            "options": {"num_ctx": num_ctx},
+        }
+        timeout = httpx.Timeout(self._cfg.load_timeout, connect=self._cfg.connect_timeout)
         try:
-            await self._post_json("/api/generate", body, name, timeout=self._cfg.load_timeout)
+            await self._post_json("/api/generate", body, f"the load of {name}", name, timeout, loading=True)
         except ProviderError as exc:
             self._last_error[name] = exc.message
+            self._forget(name)
             raise
         self._last_error.pop(name, None)
-        self._ready_until[name] = self._clock() + self._keep_alive_s
+        self._seen[name] = (self._clock(), num_ctx)
         return self._clock() - started
 
     def _load_done(self, name: str, task: asyncio.Task[float]) -> None:
@@ -290,36 +443,52 @@ class OllamaClient:
         if not task.cancelled():
             task.exception()  # mark retrieved: every waiter already got it through the shield
 
-    def _remember_expiry(self, name: str, expires_at: datetime | None) -> None:
-        if expires_at is None:
-            return
-        remaining = (expires_at - datetime.now(expires_at.tzinfo)).total_seconds()
-        self._ready_until[name] = self._clock() + remaining
-
-    async def _get_json(self, path: str) -> dict[str, Any]:
+    async def _inspect(self, path: str) -> dict[str, Any]:
+        """GET an inspection route: bounded by connect_timeout + inspect_timeout in all."""
+        what = f"GET {path}"
         try:
-            resp = await self._http.get(path)
+            # httpx bounds each read; this bounds a host that trickles bytes forever too.
+            async with asyncio.timeout(self._cfg.connect_timeout + self._cfg.inspect_timeout):
+                resp = await self._http.get(path, timeout=self._inspect_timeout)
+        except TimeoutError:
+            raise ProviderError(
+                "timeout",
+                f"Ollama at {self.base_url} did not answer {what} within {self._cfg.inspect_timeout:g} s",
+            ) from None
         except httpx.HTTPError as exc:
-            raise transport_error(exc, self.base_url, f"GET {path}") from None
-        if resp.status_code != 200:
-            raise error_from_message(error_text(resp.content), path, resp.status_code)
-        data = resp.json()
-        return data if isinstance(data, dict) else {}
+            raise transport_error(exc, self.base_url, what) from None
+        return self._json_of(resp, what)
 
     async def _post_json(
-        self, path: str, body: dict[str, Any], model: str, timeout: float | None = None
+        self,
+        path: str,
+        body: dict[str, Any],
+        what: str,
+        model: str,
+        timeout: httpx.Timeout,
+        *,
+        loading: bool = False,
     ) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {}
-        if timeout is not None:
-            kwargs["timeout"] = httpx.Timeout(timeout, connect=self._cfg.connect_timeout)
         try:
-            resp = await self._http.post(path, json=body, **kwargs)
+            resp = await self._http.post(path, json=body, timeout=timeout)
         except httpx.HTTPError as exc:
-            raise transport_error(exc, self.base_url, f"POST {path} for {model}") from None
+            raise transport_error(exc, self.base_url, what) from None
+        return self._json_of(resp, what, model, loading=loading)
+
+    def _json_of(
+        self, resp: httpx.Response, what: str, model: str | None = None, *, loading: bool = False
+    ) -> dict[str, Any]:
         if resp.status_code != 200:
-            raise error_from_message(error_text(resp.content), model, resp.status_code)
-        data = resp.json()
-        return data if isinstance(data, dict) else {}
+            raise reply_error(
+                resp.status_code, resp.content, what, self.base_url, model=model, loading=loading
+            )
+        try:
+            data = resp.json()
+        except (ValueError, RecursionError):  # empty, truncated, or someone else's page
+            raise malformed_reply(what, resp.content) from None
+        if not isinstance(data, dict):
+            raise malformed_reply(what, resp.content)
+        return data
 
 
 class _Retryable(Exception):

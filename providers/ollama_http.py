@@ -1,4 +1,4 @@
-"""Ollama's wire format: error bodies and lines to ProviderError, durations, times, final-chunk stats."""
+"""Ollama's wire format: replies and lines to ProviderError, context sizing, durations, final stats."""
 
 from __future__ import annotations
 
@@ -13,16 +13,10 @@ import httpx
 from providers.errors import ProviderError
 from providers.ollama_types import GenerationStats
 
-# Substrings of the errors Ollama's scheduler returns when a model cannot be loaded.
-_LOAD_ERROR_MARKERS = (
-    "requires more system memory",
-    "unable to load",
-    "failed to load",
-    "error loading model",
-    "llama runner",
-    "out of memory",
-    "insufficient memory",
-)
+_PROXY_STATUSES = frozenset({502, 503, 504})  # a gateway's "the server behind me did not answer"
+_CHARS_PER_TOKEN = 3  # conservative: real tokenizers average about 4 characters per token
+_MESSAGE_OVERHEAD = 8  # role markers and template tokens per chat message
+_MIN_NUM_CTX = 8192
 
 
 def canonical(model: str) -> str:
@@ -31,29 +25,70 @@ def canonical(model: str) -> str:
     return model if ":" in last else f"{model}:latest"
 
 
-def error_text(body: bytes) -> str:
-    """The message of an Ollama error body (`{"error": "..."}`), or the raw text."""
+def ollama_error(body: bytes) -> str | None:
+    """The message of an Ollama error body (`{"error": "..."}`); None when Ollama did not write it."""
     try:
         data = json.loads(body)
-    except ValueError:
-        return body.decode("utf-8", "replace").strip() or "(empty body)"
+    except (ValueError, RecursionError):
+        return None
     if isinstance(data, dict) and isinstance(data.get("error"), str):
         return str(data["error"])
-    return body.decode("utf-8", "replace").strip()
+    return None
 
 
-def error_from_message(message: str, model: str, status: int | None = None) -> ProviderError:
-    """Classify an Ollama error message (HTTP body or mid-stream line)."""
-    if status == 404:
+def body_snippet(body: bytes, limit: int = 200) -> str:
+    """A short, tag-free excerpt of a body for an error message (a proxy's HTML page, say)."""
+    text = body.decode("utf-8", "replace")
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if title:
+        text = title.group(1)
+    text = " ".join(re.sub(r"<[^>]*>", " ", text).split())
+    if not text:
+        return "(empty body)"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def error_text(body: bytes) -> str:
+    """The message of an Ollama error body, or an excerpt of whatever else it was."""
+    message = ollama_error(body)
+    return message if message is not None else body_snippet(body)
+
+
+def reply_error(
+    status: int, body: bytes, what: str, base_url: str, *, model: str | None = None, loading: bool = False
+) -> ProviderError:
+    """Classify a non-200 reply to `what` by its status, never by the wording of its message.
+
+    Ollama's messages change across versions ("requires more system memory", "unable to load
+    full model on GPU", "model runner has unexpectedly stopped ..."), so they are only shown.
+    `model` names the model a 404 is about; `loading` says the request had to load it.
+    """
+    message = ollama_error(body)
+    if message is None and status in _PROXY_STATUSES:
+        # Ollama writes JSON errors; a 502/503/504 page is a proxy saying Ollama is unreachable.
         return ProviderError(
-            "not_installed",
-            f"{model} is not installed in Ollama (run: ollama pull {model}): {message}",
+            "server_down",
+            f"Ollama is not reachable behind the proxy at {base_url}: {what} got {status} "
+            f"({body_snippet(body)})",
             status,
         )
-    if any(marker in message.lower() for marker in _LOAD_ERROR_MARKERS):
-        return ProviderError("load_failed", f"{model} could not be loaded: {message}", status)
-    where = f"Ollama returned {status}" if status else "Ollama reported an error"
-    return ProviderError("generation_error", f"{where} for {model}: {message}", status)
+    text = message if message is not None else body_snippet(body)
+    if status == 404 and model is not None and message is not None:
+        return ProviderError(
+            "not_installed",
+            f"{model} is not installed in Ollama (run: ollama pull {model}): {text}",
+            status,
+        )
+    if status == 500 and loading:
+        return ProviderError("load_failed", f"{model} could not be loaded: {text}", status)
+    return ProviderError("generation_error", f"Ollama returned {status} for {what}: {text}", status)
+
+
+def malformed_reply(what: str, body: bytes) -> ProviderError:
+    """A 200 whose body is not the JSON Ollama sends (empty, truncated, someone else's page)."""
+    return ProviderError(
+        "generation_error", f"malformed reply from Ollama to {what}: {body_snippet(body)}", 200
+    )
 
 
 def transport_error(exc: httpx.HTTPError, base_url: str, what: str) -> ProviderError:
@@ -66,18 +101,50 @@ def transport_error(exc: httpx.HTTPError, base_url: str, what: str) -> ProviderE
 
 
 def parse_line(line: str, model: str) -> dict[str, Any]:
-    """One NDJSON line; an `{"error": ...}` line becomes the matching ProviderError."""
+    """One NDJSON line; an `{"error": ...}` line (a failure mid-stream) becomes a ProviderError."""
     try:
         chunk = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ProviderError(
             "generation_error", f"malformed stream line from Ollama: {line[:200]!r}"
         ) from None
     if not isinstance(chunk, dict):
         raise ProviderError("generation_error", f"unexpected stream line from Ollama: {line[:200]!r}")
     if "error" in chunk:
-        raise error_from_message(str(chunk["error"]), model)
+        raise ProviderError(
+            "generation_error", f"Ollama reported an error for {model}: {chunk['error']!s:.500}"
+        )
     return chunk
+
+
+def chunk_text(chunk: dict[str, Any]) -> str:
+    """The reply text of a chat chunk ("" when the chunk carries none or is oddly shaped)."""
+    message = chunk.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    return content if isinstance(content, str) else ""
+
+
+def estimate_tokens(messages: list[dict[str, str]]) -> int:
+    """An upper-side estimate of a chat prompt's tokens, without the model's tokenizer."""
+    chars = sum(len(str(m.get("content") or "")) for m in messages)
+    return -(-chars // _CHARS_PER_TOKEN) + _MESSAGE_OVERHEAD * len(messages)
+
+
+def base_num_ctx(configured: int | None, max_num_ctx: int) -> int:
+    """The window a model is loaded with, and what every ordinary request asks for.
+
+    Ollama reloads a runner when a request's num_ctx differs from the one it was loaded
+    with (server/sched.go needsReload), so the load and small requests must agree.
+    """
+    return configured if configured is not None else min(_MIN_NUM_CTX, max_num_ctx)
+
+
+def sized_num_ctx(prompt_tokens: int, num_predict: int, configured: int | None, max_num_ctx: int) -> int:
+    """The configured window, else the smallest power of two holding prompt and reply."""
+    if configured is not None:
+        return configured
+    need = max(prompt_tokens + num_predict, _MIN_NUM_CTX)
+    return min(1 << (need - 1).bit_length(), max_num_ctx)
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
@@ -111,13 +178,24 @@ def final_stats(chunk: dict[str, Any], started: float, first: float | None, now:
 
     def seconds(key: str) -> float | None:
         value = chunk.get(key)
-        return value / 1e9 if isinstance(value, int | float) else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        try:
+            result = float(value) / 1e9
+        except OverflowError:  # an absurd integer from a garbled line
+            return None
+        return result if math.isfinite(result) else None
 
+    def count(key: str) -> int | None:
+        value = chunk.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    reason = chunk.get("done_reason")
     return GenerationStats(
         first_token_s=None if first is None else first - started,
         total_s=now - started,
         load_s=seconds("load_duration"),
-        input_tokens=chunk.get("prompt_eval_count"),
-        output_tokens=chunk.get("eval_count"),
-        done_reason=chunk.get("done_reason"),
+        input_tokens=count("prompt_eval_count"),
+        output_tokens=count("eval_count"),
+        done_reason=reason if isinstance(reason, str) else None,
     )

@@ -35,6 +35,8 @@ class LoadedModel:
     size: int
     size_vram: int
     expires_at: datetime | None
+    context_length: int | None = None
+    """The runner's num_ctx (newer Ollama reports it); a request asking another one reloads."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,10 @@ class GenerationStats:
     input_tokens: int | None
     output_tokens: int | None
     done_reason: str | None
+    num_ctx: int | None = None
+    """The context window this request asked for."""
+    num_predict: int | None = None
+    """The reply length limit this request asked for (done_reason "length" means it was hit)."""
 
 
 @dataclass(frozen=True)

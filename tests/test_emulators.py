@@ -581,3 +581,40 @@ def test_openai_http_control_surface(cloud: OpenAIEmulator) -> None:
         assert ok.json()["choices"][0]["message"]["content"] == MERMAID
         missing = http.post("/v1/chat/completions", json={"model": "m"})
         assert missing.status_code == 400 and missing.json()["error"]["param"] == "messages"
+
+
+# -- issue 8: context windows, reply limits, queue-full ----------------------------------
+
+
+async def test_num_predict_stops_with_done_reason_length(client: ollama.AsyncClient) -> None:
+    reply = await client.chat(MERMAID_MODEL, [{"role": "user", "content": "x"}], options={"num_predict": 3})
+    assert reply.done_reason == "length" and reply.eval_count == 3
+    assert reply.message.content == "".join(split_tokens(MERMAID)[:3])
+    whole = await client.chat(MERMAID_MODEL, [{"role": "user", "content": "x"}], options={"num_predict": 0})
+    assert whole.done_reason == "stop" and whole.message.content == MERMAID  # 0: no limit, as the runner
+
+
+async def test_a_different_num_ctx_reloads_like_needs_reload(
+    client: ollama.AsyncClient, emu: OllamaEmulator
+) -> None:
+    await client.generate(MERMAID_MODEL, options={"num_ctx": 8192})  # the load
+    await client.generate(MERMAID_MODEL, "x", options={"num_ctx": 8192})
+    assert emu.load_count(MERMAID_MODEL) == 1
+    emu.update_model(MERMAID_MODEL, load_delay=0.2)
+    started = time.monotonic()
+    await client.generate(MERMAID_MODEL, "x", options={"num_ctx": 4096})
+    assert time.monotonic() - started >= 0.2 and emu.load_count(MERMAID_MODEL) == 2
+    assert [m.context_length for m in (await client.ps()).models] == [4096]
+    await client.generate(MERMAID_MODEL, "x")  # no num_ctx: the model's default (4096 here)
+    assert emu.load_count(MERMAID_MODEL) == 2
+
+
+async def test_queue_full_is_503_with_ollamas_text(client: ollama.AsyncClient, emu: OllamaEmulator) -> None:
+    emu.update_model(MERMAID_MODEL, busy_for=1)
+    with pytest.raises(ollama.ResponseError) as err:
+        await client.generate(MERMAID_MODEL, "x")
+    assert (err.value.status_code, err.value.error) == (
+        503,
+        "server busy, please try again.  maximum pending requests exceeded",
+    )
+    assert (await client.generate(MERMAID_MODEL, "x")).response == MERMAID

@@ -10,7 +10,7 @@ import pytest
 
 from config.schema import OllamaConfig
 from providers.errors import ProviderError
-from providers.ollama import OllamaClient
+from providers.ollama import PS_MAX_AGE_S, OllamaClient
 from providers.ollama_types import ModelStatus
 from tests.conftest import MERMAID, free_port
 from tests.emulators.ollama import OllamaEmulator
@@ -18,17 +18,36 @@ from tests.emulators.ollama import OllamaEmulator
 CHAT = [{"role": "user", "content": "ERD for a blog"}]
 
 
+class Clock:
+    """Monotonic time that a test can move forward (past the /api/ps cache) without waiting."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
 @pytest.fixture
-async def client(ollama: OllamaEmulator) -> AsyncIterator[OllamaClient]:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def client(ollama: OllamaEmulator, clock: Clock) -> AsyncIterator[OllamaClient]:
     ollama_client = OllamaClient(
-        OllamaConfig(base_url=ollama.url, first_token_timeout=0.5, timeout=2.0, load_timeout=2.0)
+        OllamaConfig(base_url=ollama.url, first_token_timeout=0.5, timeout=2.0, load_timeout=2.0),
+        clock=clock,
     )
     yield ollama_client
     await ollama_client.aclose()
 
 
 async def test_status_follows_ollama_through_load_use_and_expiry(
-    client: OllamaClient, ollama: OllamaEmulator
+    client: OllamaClient, ollama: OllamaEmulator, clock: Clock
 ) -> None:
     assert await client.get_model_status(MERMAID) is ModelStatus.NOT_LOADED
     ollama.update_model(MERMAID, load_delay=0.3, token_delay=0.01)
@@ -41,9 +60,58 @@ async def test_status_follows_ollama_through_load_use_and_expiry(
     await asyncio.sleep(0.05)
     assert await client.get_model_status(MERMAID) is ModelStatus.IN_USE
     await generation
-    ollama.expire(MERMAID)  # keep-alive ran out on the server
+    ollama.expire(MERMAID)  # Ollama evicted it: memory pressure, `ollama stop`, keep-alive
+    assert await client.get_model_status(MERMAID) is ModelStatus.READY  # within the 1 s cache
+    clock.advance(PS_MAX_AGE_S + 0.1)
     assert await client.get_model_status(MERMAID) is ModelStatus.NOT_LOADED
-    assert not client.known_ready(MERMAID)
+    assert not client.confirmed_loaded(MERMAID)
+
+
+async def test_status_is_read_from_ps_at_most_once_a_second(
+    client: OllamaClient, ollama: OllamaEmulator, clock: Clock
+) -> None:
+    def ps_calls() -> int:
+        return sum(r.path == "/api/ps" for r in ollama.requests)
+
+    await client.load_model(MERMAID)
+    for _ in range(5):
+        assert await client.is_loaded(MERMAID)
+        assert not await client.is_loaded("llama3:8b-instruct-q4_K_M")
+    assert ps_calls() == 1  # our own load vouches for MERMAID; one listing answers the rest
+    clock.advance(PS_MAX_AGE_S + 0.1)
+    ollama.expire(MERMAID)
+    assert not await client.is_loaded(MERMAID)
+    assert ps_calls() == 2
+
+
+async def test_evicted_model_gets_the_load_allowance(
+    client: OllamaClient, ollama: OllamaEmulator, clock: Clock
+) -> None:
+    # Issue 8: load 3 s, first-token limit 2 s, model evicted between requests (scaled down).
+    ollama.update_model(MERMAID, load_delay=0.8)
+    await client.load_model(MERMAID)
+    await client.generate(MERMAID, CHAT)
+    ollama.expire(MERMAID)
+    clock.advance(PS_MAX_AGE_S + 0.1)  # nothing has confirmed it loaded within the last second
+    result = await client.generate(MERMAID, CHAT)  # Ollama reloads inside the chat: 0.8 s > 0.5 s
+    assert result.text.startswith("```mermaid")
+    assert ollama.load_count(MERMAID) == 2
+
+
+async def test_confirmed_model_gets_only_the_first_token_limit(
+    client: OllamaClient, ollama: OllamaEmulator
+) -> None:
+    await client.load_model(MERMAID)
+    ollama.update_model(MERMAID, first_token_delay=0.8)
+    with pytest.raises(ProviderError, match="sent no token within 0.5 s"):
+        await client.generate(MERMAID, CHAT)
+
+
+async def test_unload_invalidates_the_ps_cache(client: OllamaClient, ollama: OllamaEmulator) -> None:
+    await client.load_model(MERMAID)
+    assert await client.is_loaded(MERMAID)
+    await client.unload_model(MERMAID)
+    assert not await client.is_loaded(MERMAID)  # asked Ollama again, no clock needed
 
 
 async def test_concurrent_loads_cause_exactly_one(client: OllamaClient, ollama: OllamaEmulator) -> None:

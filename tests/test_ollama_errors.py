@@ -42,18 +42,126 @@ async def test_404_is_not_installed_and_names_the_pull_command() -> None:
     assert "ollama pull m" in err.message and err.status_code == 404
 
 
-@pytest.mark.parametrize(
-    "message",
-    [
-        "model requires more system memory (16.0 GiB) than is available (4.0 GiB)",
-        "unable to load full model on GPU",
-        "llama runner process has terminated: signal: killed",
-    ],
-)
-async def test_load_errors_are_load_failed(message: str) -> None:
+# The wording changed across Ollama versions; none of it decides the reason.
+LOAD_TEXTS = [
+    "model requires more system memory (16.0 GiB) than is available (4.0 GiB)",
+    "unable to load full model on GPU",
+    "model runner has unexpectedly stopped, this may be due to resource limitations or an internal "
+    "error, check ollama server logs for details",
+    "a failure some future Ollama words in a way we never saw",
+]
+
+
+@pytest.mark.parametrize("message", LOAD_TEXTS)
+async def test_any_500_while_loading_is_load_failed(message: str) -> None:
+    ollama = client(lambda r: httpx.Response(500, json={"error": message}))
+    try:
+        with pytest.raises(ProviderError) as info:
+            await ollama.load_model("m")
+    finally:
+        await ollama.aclose()
+    assert info.value.reason == "load_failed"
+    assert message in info.value.message and ollama.last_error("m") == info.value.message
+
+
+@pytest.mark.parametrize("message", LOAD_TEXTS)
+async def test_500_before_the_first_token_of_an_unloaded_model_is_load_failed(message: str) -> None:
     err = await reason_of(lambda r: httpx.Response(500, json={"error": message}))
     assert err.reason == "load_failed"
     assert message in err.message
+
+
+async def test_500_for_a_model_confirmed_loaded_is_a_generation_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/generate":
+            return httpx.Response(200, json={"model": "m:latest", "done": True, "done_reason": "load"})
+        return httpx.Response(500, json={"error": "unable to load full model on GPU"})
+
+    ollama = client(handler)
+    await ollama.load_model("m")
+    with pytest.raises(ProviderError) as info:
+        await ollama.generate("m", [{"role": "user", "content": "hi"}])
+    await ollama.aclose()
+    assert info.value.reason == "generation_error"  # it was loaded: not a load failure
+
+
+async def test_error_line_is_a_generation_error_whatever_it_says() -> None:
+    body = ndjson({"error": "model requires more system memory (16.0 GiB) than is available (4.0 GiB)"})
+    err = await reason_of(lambda r: httpx.Response(200, content=body))
+    assert err.reason == "generation_error"
+
+
+# -- bodies that are not Ollama's JSON (issue 8, E) --------------------------------------------
+
+PROXY_PAGE = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway"
+    b"</h1></center>\r\n<hr><center>nginx/1.24.0</center>\r\n</body>\r\n</html>\r\n"
+)
+HTML = {"content-type": "text/html"}
+GARBLED_200 = {
+    "html": httpx.Response(200, content=b"<html><body>Welcome to nginx!</body></html>", headers=HTML),
+    "truncated": httpx.Response(200, content=b'{"models":[{"name":"m:lat'),
+    "empty": httpx.Response(200, content=b""),
+    "not an object": httpx.Response(200, content=b"[1, 2]"),
+}
+
+
+async def inspect_error(call: str, response: httpx.Response) -> ProviderError:
+    ollama = client(lambda r: response)
+    try:
+        with pytest.raises(ProviderError) as info:
+            if call == "tags":
+                await ollama.list_available_models()
+            elif call == "ps":
+                await ollama.list_loaded_models()
+            elif call == "status":
+                await ollama.get_model_status("m")
+            else:
+                await ollama.load_model("m")
+    finally:
+        await ollama.aclose()
+    return info.value
+
+
+@pytest.mark.parametrize("call", ["tags", "ps", "status", "load"])
+@pytest.mark.parametrize("status", [502, 503, 504])
+async def test_a_proxys_error_page_means_ollama_is_unreachable(call: str, status: int) -> None:
+    err = await inspect_error(call, httpx.Response(status, content=PROXY_PAGE, headers=HTML))
+    assert err.reason == "server_down"
+    assert "502 Bad Gateway" in err.message and "<" not in err.message  # the title, not the markup
+
+
+@pytest.mark.parametrize("call", ["tags", "ps", "status", "load"])
+@pytest.mark.parametrize("kind", list(GARBLED_200))
+async def test_a_garbled_200_is_a_generation_error(call: str, kind: str) -> None:
+    err = await inspect_error(call, GARBLED_200[kind])
+    assert err.reason == "generation_error"
+    assert "malformed" in err.message
+
+
+@pytest.mark.parametrize("status", [502, 504])
+async def test_chat_through_a_proxy_whose_ollama_is_down_is_server_down(status: int) -> None:
+    calls: list[int] = []
+
+    def proxy(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(status, content=PROXY_PAGE, headers=HTML)
+
+    err = await reason_of(proxy)
+    assert err.reason == "server_down" and err.status_code == status
+    assert len(calls) == (2 if status == 502 else 1)  # a 502 may pass: retried max_retries times
+
+
+async def test_chat_with_an_html_500_is_classified_by_status() -> None:
+    err = await reason_of(
+        lambda r: httpx.Response(500, content=b"<h1>Internal Server Error</h1>", headers=HTML)
+    )
+    assert err.reason == "load_failed" and "Internal Server Error" in err.message
+
+
+async def test_chat_with_an_empty_200_is_a_generation_error() -> None:
+    err = await reason_of(lambda r: httpx.Response(200, content=b""))
+    assert err.reason == "generation_error"
 
 
 async def test_error_line_mid_stream_is_generation_error() -> None:
@@ -134,4 +242,4 @@ async def test_tokens_reach_the_callback_in_order() -> None:
     result = await ollama.generate("m", [], on_token=seen.append)
     await ollama.aclose()
     assert seen == ["a", "b"] and result.text == "ab"
-    assert ollama.known_ready("m")  # keep-alive starts after a completed generation
+    assert ollama.confirmed_loaded("m")  # a completed reply shows Ollama has it loaded right now

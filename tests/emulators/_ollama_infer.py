@@ -3,7 +3,9 @@
 Follows GenerateHandler/ChatHandler in ollama/ollama v0.12 server/routes.go:
 validation order, status codes, the load/unload shortcuts for an empty prompt,
 NDJSON streaming, and errors that arrive mid-stream as an ``{"error"}`` line
-(status already 200) versus a 500 when the reply is not streamed.
+(status already 200) versus a 500 when the reply is not streamed. A positive
+``options.num_predict`` ends the reply after that many tokens with
+``done_reason: "length"``, as the runner does.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._ollama_models import ModelEntry, ModelSpec, model_key, parse_keep_alive, utc_timestamp
+from ._ollama_models import SERVER_BUSY, ModelEntry, ModelSpec, model_key, parse_keep_alive, utc_timestamp
 from ._ollama_sched import LoadResult, Scheduler
 from ._server import Exchange, dump_json
 from ._text import count_tokens, split_tokens
 
 Kind = Literal["generate", "chat"]
+_GARBAGE = b'{"model":"m","created_at":"2025-01-01T00:00:00Z","message":{"role":"assis'  # cut mid-line
 _STRUCT = {"generate": "GenerateRequest", "chat": "ChatRequest"}
 
 
@@ -38,6 +41,7 @@ class _Request:
     stream: bool
     keep_alive: float
     num_ctx: int | None
+    num_predict: int | None  # positive: the most tokens to generate
     format_error: str | None
     started: float
 
@@ -76,6 +80,7 @@ def parse_request(body: dict[str, Any], kind: Kind) -> _Request:
             f'invalid format: {dump_json(fmt).decode()}; expected "json" or a valid JSON Schema object'
         )
     num_ctx = options.get("num_ctx")
+    num_predict = options.get("num_predict")
     return _Request(
         kind,
         model,
@@ -83,6 +88,7 @@ def parse_request(body: dict[str, Any], kind: Kind) -> _Request:
         stream is not False,
         keep_alive,
         num_ctx if isinstance(num_ctx, int) else None,
+        num_predict if isinstance(num_predict, int) and num_predict > 0 else None,
         format_error,
         started,
     )
@@ -96,10 +102,12 @@ class Inference:
         scheduler: Scheduler,
         lookup: Callable[[str], ModelEntry | None],
         next_reply: Callable[[str], str],
+        take_busy: Callable[[str], bool] = lambda key: False,
     ) -> None:
         self._sched = scheduler
         self._lookup = lookup  # installed models only
         self._next_reply = next_reply
+        self._take_busy = take_busy  # consumes one of a spec's busy_for replies
 
     def handle(self, ex: Exchange, body: dict[str, Any], kind: Kind) -> None:
         try:
@@ -109,7 +117,12 @@ class Inference:
             ex.send_json(exc.status, {"error": exc.message})
             return
         key = model_key(req.model)
-        if entry.spec.status_code_error is not None:
+        if entry.spec.raw_error is not None:
+            status, content_type, text = entry.spec.raw_error
+            ex.send(status, text.encode(), content_type)
+        elif self._take_busy(key):
+            ex.send_json(503, {"error": SERVER_BUSY})  # handleScheduleError for ErrMaxQueue
+        elif entry.spec.status_code_error is not None:
             status, message = entry.spec.status_code_error
             ex.send_json(status, {"error": message})
         elif not req.prompt_text and req.keep_alive == 0:
@@ -132,7 +145,9 @@ class Inference:
             ex.send_json(500, {"error": load.error})
             return
         try:
-            if not req.prompt_text:
+            if entry.spec.empty_body:
+                ex.send(200, b"", "application/json; charset=utf-8")
+            elif not req.prompt_text:
                 ex.send_json(200, self._shortcut(req, "load"))
             elif req.stream:
                 self._stream(ex, req, entry.spec, load, self._next_reply(key))
@@ -159,11 +174,11 @@ class Inference:
         return out
 
     def _final(
-        self, req: _Request, text: str, load: LoadResult, first_token: float, eval_count: int
+        self, req: _Request, text: str, load: LoadResult, first_token: float, eval_count: int, reason: str
     ) -> dict[str, Any]:
         now = time.monotonic()
         final = self._chunk(req, text, done=True)
-        final["done_reason"] = "stop"
+        final["done_reason"] = reason
         prompt_count = count_tokens(req.prompt_text)
         if req.kind == "generate":  # the deprecated conversation "context" tokens
             final["context"] = list(range(1, prompt_count + eval_count + 1))
@@ -182,7 +197,10 @@ class Inference:
     def _timeline(
         self, ex: Exchange, spec: ModelSpec, pieces: list[str], format_error: str | None
     ) -> Iterator[tuple[str, str]]:
-        """Yield ("piece"|"error"|"stall"|"done", text) with the spec's delays applied."""
+        """Yield ("piece"|"error"|"stall"|"reset"|"garbage"|"done", text) with the spec's delays.
+
+        ``pieces`` is already cut to num_predict; "done" carries the done_reason.
+        """
         error_at = 0 if format_error else spec.error_after
         for i in range(len(pieces) + 1):
             delay = spec.first_token_delay if i == 0 else spec.token_delay
@@ -195,11 +213,25 @@ class Inference:
             if spec.stall_after is not None and i >= spec.stall_after:
                 yield "stall", ""
                 return
+            if spec.reset_after is not None and i >= spec.reset_after:
+                yield "reset", ""
+                return
+            if spec.garbage_after is not None and i >= spec.garbage_after:
+                yield "garbage", ""
+                return
             yield ("piece", pieces[i]) if i < len(pieces) else ("done", "")
+
+    @staticmethod
+    def _limit(req: _Request, text: str) -> tuple[list[str], str]:
+        """The pieces to send and the done_reason: "length" when num_predict cuts the reply."""
+        pieces = split_tokens(text)
+        if req.num_predict is not None and len(pieces) > req.num_predict:
+            return pieces[: req.num_predict], "length"
+        return pieces, "stop"
 
     def _stream(self, ex: Exchange, req: _Request, spec: ModelSpec, load: LoadResult, text: str) -> None:
         ex.begin_stream("application/x-ndjson")
-        pieces, sent, first_token = split_tokens(text), 0, time.monotonic()
+        (pieces, reason), sent, first_token = self._limit(req, text), 0, time.monotonic()
         for event, value in self._timeline(ex, spec, pieces, req.format_error):
             if sent == 0:
                 first_token = time.monotonic()
@@ -209,15 +241,20 @@ class Inference:
             elif event == "error":
                 ex.write_chunk(dump_json({"error": value}) + b"\n")
             elif event == "done":
-                final = self._final(req, "", load, first_token, sent)
+                final = self._final(req, "", load, first_token, sent, reason)
                 ex.write_chunk(dump_json(final) + b"\n")
+            elif event == "garbage":
+                ex.write_chunk(_GARBAGE + b"\n")
+            elif event == "reset":
+                ex.reset_connection()
+                return
             else:
                 ex.hold_open()
                 return
         ex.end_stream()
 
     def _whole(self, ex: Exchange, req: _Request, spec: ModelSpec, load: LoadResult, text: str) -> None:
-        pieces, sent, first_token = split_tokens(text), 0, time.monotonic()
+        (pieces, reason), sent, first_token = self._limit(req, text), 0, time.monotonic()
         for event, value in self._timeline(ex, spec, pieces, req.format_error):
             if sent == 0:
                 first_token = time.monotonic()
@@ -226,7 +263,11 @@ class Inference:
             elif event == "error":
                 ex.send_json(500, {"error": value})
             elif event == "done":
-                ex.send_json(200, self._final(req, "".join(pieces), load, first_token, sent))
+                ex.send_json(200, self._final(req, "".join(pieces), load, first_token, sent, reason))
+            elif event == "garbage":
+                ex.send(200, _GARBAGE, "application/json; charset=utf-8")
+            elif event == "reset":
+                ex.reset_connection()
             else:
                 ex.hold_open()
 

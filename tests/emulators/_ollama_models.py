@@ -21,6 +21,20 @@ RUNNER_STOPPED = (
     "model runner has unexpectedly stopped, this may be due to resource "
     "limitations or an internal error, check ollama server logs for details"
 )
+# The scheduler's load failures as different Ollama versions word them (llm/server.go).
+NO_SYSTEM_MEMORY = "model requires more system memory (16.0 GiB) than is available (4.0 GiB)"
+NO_GPU_FIT = "unable to load full model on GPU"  # ErrLoadRequiredFull
+LOAD_ERRORS = (NO_SYSTEM_MEMORY, NO_GPU_FIT, RUNNER_STOPPED)
+# server/sched.go ErrMaxQueue (two spaces after the full stop), sent with 503.
+SERVER_BUSY = "server busy, please try again.  maximum pending requests exceeded"
+# What nginx sends when the Ollama behind it is down.
+PROXY_502 = (
+    502,
+    "text/html",
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.24.0</center>\r\n"
+    "</body>\r\n</html>\r\n",
+)
 DEFAULT_KEEP_ALIVE = 300.0  # envconfig.KeepAlive(): 5m
 FOREVER = math.inf  # a negative keep_alive keeps the model loaded indefinitely
 
@@ -46,6 +60,12 @@ class ModelSpec:
     error_after: int | None = None  # chunks sent before an {"error"} line ends the stream
     error_message: str = RUNNER_STOPPED
     status_code_error: tuple[int, str] | None = None  # immediate (status, message) reply
+    busy_for: int = 0  # the next N generate/chat requests get 503 SERVER_BUSY (queue full)
+    raw_error: tuple[int, str, str] | None = None  # (status, content type, body) verbatim: a proxy page
+    empty_body: bool = False  # generate/chat answer 200 with an empty body (a broken proxy)
+    reset_after: int | None = None  # chunks sent before the connection is reset (TCP RST)
+    garbage_after: int | None = None  # chunks sent before a malformed NDJSON line ends the stream
+    pull_stall_after: int | None = None  # pull progress lines sent before the pull goes silent
 
 
 SPEC_FIELDS = frozenset(f.name for f in dataclasses.fields(ModelSpec))
@@ -61,6 +81,10 @@ def spec_from_fields(fields: Mapping[str, Any], base: ModelSpec | None = None) -
     if error is not None:
         status, message = error  # JSON has no tuples; accept [status, message]
         values["status_code_error"] = (int(status), str(message))
+    raw = values.get("raw_error")
+    if raw is not None:
+        status, content_type, text = raw  # [status, content type, body]
+        values["raw_error"] = (int(status), str(content_type), str(text))
     if "replies" in values:
         values["replies"] = [str(r) for r in values["replies"]]
     return dataclasses.replace(base or ModelSpec(), **values)

@@ -6,7 +6,11 @@ Mirrors the parts of Ollama's server/sched.go that clients can observe:
   requests wait for the runner instead of starting their own);
 * a runner's expiry clock starts when its last request finishes, using that
   request's keep_alive (a loaded model never expires mid-request);
-* keep_alive 0 unloads once idle; negative keeps it forever.
+* keep_alive 0 unloads once idle; negative keeps it forever;
+* a request whose num_ctx (options.num_ctx, else the model's default) differs
+  from the loaded runner's reloads the model once the runner is idle
+  (needsReload compares the runner options): the load counts and takes
+  load_delay again.
 
 Expiry is checked lazily on every access, which is all a client can observe.
 """
@@ -53,21 +57,29 @@ class Scheduler:
     def acquire(self, key: str, entry: ModelEntry, keep_alive: float, num_ctx: int | None) -> LoadResult:
         """Make sure the model is loaded and mark one more request as using it."""
         started = self._clock()
+        context_length = num_ctx or entry.spec.context_length
         with self._lock:
             load_lock = self._load_locks[key]
         # One load per model at a time; requests queued behind it find it loaded.
         with load_lock:
-            with self._lock:
-                self._reap()
-                runner = self._runners.get(key)
-                if runner is not None:
-                    self._use(runner, keep_alive)
-                    return LoadResult(self._clock() - started)
+            while True:
+                with self._lock:
+                    self._reap()
+                    runner = self._runners.get(key)
+                    if runner is not None and runner.context_length == context_length:
+                        self._use(runner, keep_alive)
+                        return LoadResult(self._clock() - started)
+                    if runner is not None and runner.active == 0:
+                        del self._runners[key]  # needsReload: other options, so unload and load anew
+                    if key not in self._runners:
+                        break
+                if not self._sleep(0.01):  # the old runner is busy: wait for it to go idle
+                    return LoadResult(error="server shutting down")
             if not self._sleep(entry.spec.load_delay):
                 return LoadResult(error="server shutting down")
             if entry.spec.load_error is not None:
                 return LoadResult(self._clock() - started, entry.spec.load_error)
-            runner = _Runner(entry, keep_alive, math.inf, num_ctx or entry.spec.context_length)
+            runner = _Runner(entry, keep_alive, math.inf, context_length)
             with self._lock:
                 self._runners[key] = runner
                 self._names[key] = entry.name

@@ -18,6 +18,7 @@ import select
 import signal
 import socket
 import socketserver
+import struct
 import sys
 import threading
 from contextlib import suppress
@@ -124,6 +125,18 @@ class Exchange:
     def abandon(self) -> None:
         """Drop the connection after this exchange (e.g. an unfinished stream)."""
         self._h.close_connection = True
+
+    def reset_connection(self) -> None:
+        """Abort the connection with a TCP RST (SO_LINGER 0, then close), as a crashed peer does."""
+        h, sock = self._h, self._h.connection
+        with suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # rfile holds a reference on the socket; only the last close really closes (and resets).
+        h.rfile.close()
+        sock.close()
+        h.close_connection = True
+        self._streaming, self._stream_headers = False, None
+        self.headers_sent = True
 
     @property
     def unfinished(self) -> bool:

@@ -7,7 +7,36 @@ or browser tests, out of process::
 
 where the config is ``{"models": {"name": {ModelSpec fields}}}``. Faults are
 injected per model through ``ModelSpec``; the ``/_emulator/*`` routes expose the
-same controls over HTTP.
+same controls over HTTP (``POST /_emulator/models`` takes ``{"name", "merge",
+...ModelSpec fields}``; ``POST /_emulator/server`` takes the server-wide modes).
+
+Faults, each as Ollama (or what stands in front of it) really shows it:
+
+* ``load_delay`` / ``load_error``: a load (an empty generate, or a request for a
+  model that is not loaded) takes that long / fails with 500 and that text; the
+  texts of several Ollama versions are ``NO_SYSTEM_MEMORY``, ``NO_GPU_FIT`` and
+  ``RUNNER_STOPPED`` (``LOAD_ERRORS``).
+* ``expire(name)``: Ollama evicts the model once idle (memory pressure, another
+  model, ``ollama stop``); the next request loads it again.
+* options.num_ctx: a request whose context window differs from the loaded
+  runner's reloads it (``load_count`` rises, ``load_delay`` applies).
+* options.num_predict: the reply stops after that many tokens with
+  ``done_reason: "length"``.
+* ``first_token_delay`` / ``token_delay`` / ``stall_after``: slow or silent models.
+* ``error_after``: an ``{"error"}`` line after N chunks (a runner crash mid-reply).
+* ``reset_after``: the connection is reset (TCP RST) after N chunks.
+* ``garbage_after``: a truncated, malformed NDJSON line after N chunks.
+* ``busy_for``: the next N generate/chat requests get 503 ``SERVER_BUSY``, the
+  scheduler's queue-full reply.
+* ``status_code_error``: every generate/chat gets that (status, JSON error).
+* ``raw_error``: generate/chat get (status, content type, body) verbatim, e.g.
+  ``PROXY_502``, the HTML page of a proxy whose Ollama is down.
+* ``empty_body``: generate/chat answer 200 with an empty body.
+* ``pull_stall_after``: a streamed pull goes silent after N progress lines.
+* ``reply=""``: a model that answers nothing (one final chunk, no text).
+* server-wide ``proxy_error`` (``set_proxy_error``): every ``/api/*`` route,
+  /api/tags and /api/ps included, gets that (status, content type, body).
+* a host that accepts connections and never answers: ``tests.emulators.hanging``.
 """
 
 from __future__ import annotations
@@ -21,12 +50,36 @@ from typing import Any, NamedTuple
 
 from ._ollama_defaults import default_models
 from ._ollama_infer import Inference, Kind
-from ._ollama_models import ModelEntry, ModelSpec, digest, model_key, normalize_name
+from ._ollama_models import (
+    LOAD_ERRORS,
+    NO_GPU_FIT,
+    NO_SYSTEM_MEMORY,
+    PROXY_502,
+    RUNNER_STOPPED,
+    SERVER_BUSY,
+    ModelEntry,
+    ModelSpec,
+    digest,
+    model_key,
+    normalize_name,
+)
 from ._ollama_models import spec_from_fields as spec_from_fields
 from ._ollama_sched import Scheduler
 from ._server import Exchange, HTTPEmulator, dump_json
 
-__all__ = ["ModelSpec", "OllamaEmulator", "RecordedRequest", "default_models", "main"]
+__all__ = [
+    "LOAD_ERRORS",
+    "NO_GPU_FIT",
+    "NO_SYSTEM_MEMORY",
+    "PROXY_502",
+    "RUNNER_STOPPED",
+    "SERVER_BUSY",
+    "ModelSpec",
+    "OllamaEmulator",
+    "RecordedRequest",
+    "default_models",
+    "main",
+]
 
 VERSION = "0.12.0"
 PULL_NOT_FOUND = "pull model manifest: file does not exist"  # registry 404, via PullModel
@@ -68,8 +121,9 @@ class OllamaEmulator(HTTPEmulator):
         self._initial = dict(default_models() if models is None else models)
         self._models: dict[str, ModelEntry] = {}
         self._requests: list[RecordedRequest] = []
+        self._proxy_error: tuple[int, str, str] | None = None
         self._sched = Scheduler(sleep=lambda s: s <= 0 or not self._stopping.wait(s))
-        self._infer = Inference(self._sched, self._installed, self._next_reply)
+        self._infer = Inference(self._sched, self._installed, self._next_reply, self._take_busy)
         self.reset()
         get, post = ("GET", "HEAD"), ("POST",)
         self._routes: dict[str, tuple[tuple[str, ...], Callable[[Exchange], None]]] = {
@@ -82,6 +136,7 @@ class OllamaEmulator(HTTPEmulator):
             "/api/generate": (post, self._inference("generate", "GenerateRequest")),
             "/api/chat": (post, self._inference("chat", "ChatRequest")),
             "/_emulator/models": (post, self._control_set_model),
+            "/_emulator/server": (post, self._control_server),
             "/_emulator/state": (("GET",), lambda ex: ex.send_json(200, self.state())),
             "/_emulator/reset": (post, self._control_reset),
         }
@@ -116,6 +171,11 @@ class OllamaEmulator(HTTPEmulator):
     def expire(self, name: str) -> None:
         self._sched.expire(model_key(name))
 
+    def set_proxy_error(self, error: tuple[int, str, str] | None) -> None:
+        """Answer every /api/* route with (status, content type, body), as a proxy whose Ollama is down."""
+        with self._lock:
+            self._proxy_error = error
+
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
@@ -127,6 +187,7 @@ class OllamaEmulator(HTTPEmulator):
         with self._lock:
             self._models.clear()
             self._requests.clear()
+            self._proxy_error = None
         for name, spec in self._initial.items():
             self.set_model(name, spec)
 
@@ -148,6 +209,14 @@ class OllamaEmulator(HTTPEmulator):
             entry = self._models.get(model_key(name))
         return entry if entry is not None and entry.spec.installed else None
 
+    def _take_busy(self, key: str) -> bool:
+        with self._lock:
+            entry = self._models[key]
+            if entry.spec.busy_for <= 0:
+                return False
+            entry.spec = dataclasses.replace(entry.spec, busy_for=entry.spec.busy_for - 1)
+            return True
+
     def _next_reply(self, key: str) -> str:
         with self._lock:
             spec = self._models[key].spec
@@ -157,8 +226,13 @@ class OllamaEmulator(HTTPEmulator):
         if not ex.path.startswith("/_emulator/"):
             with self._lock:
                 self._requests.append(RecordedRequest(ex.method, ex.path, _loose_json(ex.body)))
+        with self._lock:
+            proxy_error = self._proxy_error
         route = self._routes.get(ex.path)
-        if route is None:
+        if proxy_error is not None and ex.path.startswith("/api/"):
+            status, content_type, text = proxy_error
+            ex.send(status, text.encode(), content_type)
+        elif route is None:
             ex.send_text(404, "404 page not found")  # gin's default
         elif ex.method not in route[0]:
             ex.send_text(405, "405 method not allowed")  # HandleMethodNotAllowed = true
@@ -214,10 +288,18 @@ class OllamaEmulator(HTTPEmulator):
             failed = "error" in lines[-1]
             ex.send_json(500 if failed else 200, lines[-1] if failed else {"status": "success"})
             return
+        stall_after = self.model(name).pull_stall_after if self._installed_or_known(name) else None
         ex.begin_stream(_NDJSON)  # errors arrive as a line after "pulling manifest"
-        for line in lines:
+        for i, line in enumerate(lines):
+            if stall_after is not None and i >= stall_after:
+                ex.hold_open()  # a registry download that stopped moving
+                return
             ex.write_chunk(dump_json(line) + b"\n")
         ex.end_stream()
+
+    def _installed_or_known(self, name: str) -> bool:
+        with self._lock:
+            return model_key(name) in self._models
 
     def _pull_progress(self, name: str) -> list[dict[str, Any]]:
         """The progress lines PullModel emits, installing the model on success."""
@@ -241,6 +323,22 @@ class OllamaEmulator(HTTPEmulator):
     def _control_reset(self, ex: Exchange) -> None:
         self.reset()
         ex.send_json(200, {})
+
+    def _control_server(self, ex: Exchange) -> None:
+        body = self._body(ex, "EmulatorServer")
+        if body is None:
+            return
+        unknown = set(body) - {"proxy_error"}
+        if unknown:
+            ex.send_json(400, {"error": f"unknown server fields: {sorted(unknown)}"})
+            return
+        error = body.get("proxy_error")
+        try:
+            self.set_proxy_error(None if error is None else (int(error[0]), str(error[1]), str(error[2])))
+        except (ValueError, TypeError, IndexError, KeyError) as exc:
+            ex.send_json(400, {"error": f"proxy_error: expected [status, content type, body] ({exc})"})
+            return
+        ex.send_json(200, {"proxy_error": error})
 
     def _control_set_model(self, ex: Exchange) -> None:
         body = self._body(ex, "EmulatorModel")
