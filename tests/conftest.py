@@ -65,10 +65,18 @@ class Rig:
     events: list[Event] = field(default_factory=list)
 
     def config(
-        self, *, with_cloud: bool = True, ollama_up: bool = True, repair_attempts: int = 0, **ollama: Any
+        self,
+        *,
+        with_cloud: bool = True,
+        ollama_up: bool = True,
+        ollama_url: str | None = None,
+        repair_attempts: int = 0,
+        **ollama: Any,
     ) -> AppConfig:
+        """Emulator-backed config with short limits; `ollama_url` points at another host instead."""
+        host = ollama_url or (self.ollama.url if ollama_up else f"127.0.0.1:{free_port()}")
         env = {
-            "OLLAMA_HOST": self.ollama.url if ollama_up else f"127.0.0.1:{free_port()}",
+            "OLLAMA_HOST": host,
             "MODELYARD_DATA_DIR": str(self.data_dir),
         }
         if with_cloud:

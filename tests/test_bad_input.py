@@ -83,10 +83,8 @@ def test_prompts_a_model_must_never_see(
     env: dict[str, str], ollama: OllamaEmulator, prompt: str, expected: str
 ) -> None:
     sent = len(ollama.requests)
-    if "\x00" in prompt:  # argv cannot carry NUL: standard input can
-        result = run(env, "ask", "-", stdin=prompt.encode())
-    else:
-        result = run(env, "ask", prompt)
+    # argv cannot carry NUL: standard input can
+    result = run(env, "ask", "-", stdin=prompt.encode()) if "\x00" in prompt else run(env, "ask", prompt)
     refused(result, expected)
     assert ollama.requests[sent:] == []  # refused before any model (or Ollama at all) was asked
 
