@@ -349,12 +349,25 @@ class OllamaClient:
     ) -> Generation:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        total_deadline = started + first_limit + self._cfg.timeout
+        # A model confirmed loaded may still be evicted between that look and this request: the
+        # deadline leaves room for a reload, and a watchdog cuts it back to the first-token limit
+        # unless a fresh /api/ps shows Ollama is loading the model again (a reload always gets the
+        # load allowance).
+        reload_room = 0.0 if needs_load else self._cfg.load_timeout
         first_token_at: float | None = None
         parts: list[str] = []
         what = f"chat with {name}"
+        watchdog: asyncio.Task[bool] | None = None
+
+        def reloading() -> bool:  # the watchdog saw Ollama load the model again
+            return watchdog is not None and watchdog.done() and not watchdog.cancelled() and watchdog.result()
+
         try:
-            async with asyncio.timeout_at(started + first_limit) as deadline:
+            async with asyncio.timeout_at(started + first_limit + reload_room) as deadline:
+                if reload_room:
+                    watchdog = asyncio.create_task(
+                        self._reload_watch(name, deadline, started + first_limit, lambda: first_token_at)
+                    )
                 # Our own deadlines bound the stream; httpx's read timeout would cut a slow model short.
                 unbounded = httpx.Timeout(None, connect=self._cfg.connect_timeout)
                 async with self._http.stream("POST", "/api/chat", json=body, timeout=unbounded) as resp:
@@ -366,7 +379,7 @@ class OllamaClient:
                             what,
                             self.base_url,
                             model=name,
-                            loading=needs_load,
+                            loading=needs_load or reloading(),
                         )
                         raise _Retryable(err) if resp.status_code in _RETRY_STATUSES else err
                     async for line in resp.aiter_lines():
@@ -377,7 +390,7 @@ class OllamaClient:
                         if text:
                             if first_token_at is None:
                                 first_token_at = loop.time()
-                                deadline.reschedule(total_deadline)
+                                deadline.reschedule(first_token_at + self._cfg.timeout)
                             parts.append(text)
                             if on_token is not None:
                                 on_token(text)
@@ -386,14 +399,46 @@ class OllamaClient:
                             return Generation("".join(parts), stats)
         except TimeoutError:
             if first_token_at is None:
-                raise ProviderError("timeout", f"{name} sent no token within {first_limit:g} s") from None
+                limit = first_limit + reload_room if reloading() else first_limit
+                raise ProviderError("timeout", f"{name} sent no token within {limit:g} s") from None
             raise ProviderError("timeout", f"{name} did not finish within {self._cfg.timeout:g} s") from None
         except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
             err = transport_error(exc, self.base_url, f"generation with {name}")
             raise (_Retryable(err) if first_token_at is None else err) from None
         except httpx.HTTPError as exc:
             raise transport_error(exc, self.base_url, f"generation with {name}") from None
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
         raise ProviderError("generation_error", f"{name}: stream ended without a final chunk")
+
+    async def _reload_watch(
+        self, name: str, deadline: asyncio.Timeout, at: float, first_token: Callable[[], float | None]
+    ) -> bool:
+        """At the first-token limit: keep the reload room (True) unless Ollama shows the model resident.
+
+        Ollama shows a load in progress in one of three ways, by version: the model is not listed
+        yet, it is listed with a zero `expires_at`, or `/api/ps` waits for the load to finish (the
+        runner's lock is held while it loads). Only a listing with a real expiry means "just slow".
+        """
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(max(0.0, at - loop.time()))
+        if first_token() is not None:
+            return False
+        try:
+            loaded = await self.list_loaded_models()
+        except ProviderError:
+            loaded = None  # no answer within the inspection limit: a load holds the scheduler
+        if first_token() is not None:
+            return False
+        resident = loaded is not None and any(
+            m.name == name and m.expires_at is not None and m.expires_at.year > 1 for m in loaded
+        )
+        if resident:
+            deadline.reschedule(loop.time())  # loaded all along: the model is just slow
+            return False
+        log.info("%s is being loaded again by Ollama: allowing %g s more", name, self._cfg.load_timeout)
+        return True
 
     # -- internals ---------------------------------------------------------------------------
 

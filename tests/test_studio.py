@@ -134,3 +134,17 @@ def test_ollama_stopped_ends_in_the_cloud_with_the_reason_in_state(
         "validate_output",
         "finalize",
     ]
+
+
+def test_no_key_in_studio_thread_state_or_server_log(
+    studio: httpx.Client, ollama: OllamaEmulator, cloud: OpenAIEmulator, tmp_path: Path
+) -> None:
+    cloud.configure(status_error=(401, f"Incorrect API key provided: {OPENAI_KEY}"))  # echoes the key
+    ollama.stop()
+    thread_id, final = _run(studio, {"prompt": "ERD for a blog", "task_type": "erd"})
+    assert final["response"]["content"] == "" and "rejected the API key" in final["response"]["error_message"]
+    state = studio.get(f"/threads/{thread_id}/state").text
+    history = studio.post(f"/threads/{thread_id}/history", json={"limit": 50}).text
+    log = (tmp_path / "langgraph-dev.log").read_text(errors="replace")
+    for text in (json.dumps(final), state, history, log):
+        assert OPENAI_KEY not in text and OPENAI_KEY[: len(OPENAI_KEY) // 2] not in text

@@ -20,6 +20,7 @@ from tests.browser.chat_page import (
     wait_done,
 )
 from tests.browser.conftest import ROOT, App, guard_offline, open_chat, shot
+from tests.conftest import OPENAI_KEY
 from usage.row import UsageRow
 from usage.store import UsageStore
 
@@ -246,3 +247,22 @@ def _usage_row(model: str, location: Literal["local", "cloud"], *, tokens: int) 
         attempts=1,
         error_message=None,
     )
+
+
+def test_a_refused_prompt_gets_a_reply_and_no_key_reaches_the_history(chat: Page, app: App) -> None:
+    send(chat, "ERD " + "x" * 100_000)  # over routing.max_prompt_bytes: refused, never sent
+    expect(chat.get_by_text(re.compile(r"over the limit of 100,000 bytes"))).to_be_visible()
+    assert [r for r in app.ollama.requests if r.path == "/api/chat"] == []
+
+    # The cloud echoes the key in its error, as OpenAI does; the chat must show neither half of it.
+    app.cloud.configure(status_error=(401, f"Incorrect API key provided: {OPENAI_KEY}"))
+    app.ollama_proxy.down()
+    send(chat, "ERD for a zoo")
+    wait_done(chat)
+    expect(answer(chat)).to_contain_text("rejected the API key")
+    chat.wait_for_timeout(500)  # Chainlit writes the last steps to chat.db right after sending them
+    half = OPENAI_KEY[: len(OPENAI_KEY) // 2]
+    for path in [*app.data_dir.glob("*.db*"), app.log]:
+        data = path.read_bytes()
+        assert OPENAI_KEY.encode() not in data and half.encode() not in data, path
+    assert half not in chat.content()
