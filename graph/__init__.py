@@ -1,11 +1,12 @@
 """The graph: wiring, edges, checkpointer and the ModelRouter face over it."""
 
 from graph.builder import build_graph, compile_graph
-from graph.router import Event, ModelRouter, UnknownTaskError
+from graph.router import BadPromptError, Event, ModelRouter, UnknownTaskError
 from nodes.response import ModelResponse
 from nodes.state import RequestIn, State
 
 __all__ = [
+    "BadPromptError",
     "Event",
     "ModelResponse",
     "ModelRouter",

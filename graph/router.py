@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any, cast
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -13,27 +15,43 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from config.loader import load_config
 from config.schema import AppConfig, UnknownTaskError
 from graph.builder import Graph, compile_graph
-from graph.checkpoint import close_checkpointer, open_checkpointer
+from graph.checkpoint import BUSY_TIMEOUT_S, close_checkpointer, open_checkpointer
 from nodes.events import StatusEvent, TokenEvent
+from nodes.prompt_check import BadPromptError, check_prompt
 from nodes.response import ModelResponse
 from nodes.state import RequestIn
 from services import Context, Services, install, uninstall
+from usage.errors import UsageStoreError
 from usage.row import UsageRow
+from usage.store import scrub
 
 log = logging.getLogger(__name__)
-__all__ = ["Event", "ModelRouter", "UnknownTaskError"]
+__all__ = ["BadPromptError", "Event", "ModelRouter", "UnknownTaskError"]
 Event = StatusEvent | TokenEvent
 
 
 class ModelRouter:
     """Route artifact requests through the graph, with checkpoints and usage stats."""
 
-    def __init__(self, config: AppConfig | None = None, *, services: Services | None = None) -> None:
+    def __init__(
+        self,
+        config: AppConfig | None = None,
+        *,
+        services: Services | None = None,
+        checkpoint_busy_timeout: float = BUSY_TIMEOUT_S,
+    ) -> None:
         self.config = config or (services.config if services else load_config())
         self._services = services
         self._owns_services = services is None
         self._force_local: bool | None = None
-        self.context = Context(config_path=str(self.config.source), data_dir=str(self.config.data_dir))
+        self._busy_timeout = checkpoint_busy_timeout
+        self._secrets = self.config.secrets.secret_values()
+        # Our own key: another router with the same config must never reach (or close) our services.
+        self.context = Context(
+            config_path=str(self.config.source),
+            data_dir=str(self.config.data_dir),
+            router=uuid.uuid4().hex,
+        )
         self._saver: AsyncSqliteSaver | None = None
         self._graph: Graph | None = None
 
@@ -49,7 +67,7 @@ class ModelRouter:
         if self._services is None:
             self._services = Services.create(self.config)
         install(self.context, self._services)
-        self._saver = await open_checkpointer(self.config.data_dir)
+        self._saver = await open_checkpointer(self.config.data_dir, busy_timeout=self._busy_timeout)
         self._graph = compile_graph(self._saver)
 
     async def aclose(self) -> None:
@@ -115,7 +133,12 @@ class ModelRouter:
         thread_id: str | None = None,
         force_local: bool | None = None,
     ) -> AsyncIterator[Event | ModelResponse]:
-        """Yield status and token events as the graph runs, then the ModelResponse."""
+        """Yield status and token events as the graph runs, then the ModelResponse.
+
+        Raises BadPromptError or UnknownTaskError before anything is written (no usage row, no
+        checkpoint). Otherwise every request ends in one ModelResponse and one usage row.
+        """
+        check_prompt(prompt, self.config.routing.max_prompt_bytes)
         self.check_task(task_type)
         thread_id = thread_id or uuid.uuid4().hex
         request = RequestIn(
@@ -125,6 +148,7 @@ class ModelRouter:
         )
         run_config: Any = {"configurable": {"thread_id": thread_id}}
         response: dict[str, Any] | None = None
+        classified: dict[str, Any] = {}  # classify_task's update: task, model, the usage row's id
         started = time.time()
         try:
             # "updates" (not "values"): only finalize's output is needed, not a state copy per step.
@@ -141,47 +165,71 @@ class ModelRouter:
                     yield cast(Event, chunk)
                 elif "finalize" in chunk:
                     response = cast(dict[str, Any], chunk)["finalize"]["response"]
-        except Exception as exc:  # a bug must not take the app down nor lose the usage row
-            log.exception("request on thread %s crashed", thread_id)
-            yield await self._record_crash(exc, request, thread_id, started)
+                elif "classify_task" in chunk:
+                    classified = cast(dict[str, Any], chunk)["classify_task"] or {}
+        except Exception as exc:
+            if response is not None:
+                # finalize ran (artifact and usage row done); only saving the thread failed.
+                yield self._unsaved(ModelResponse.from_dict(response), exc, thread_id)
+                return
+            # A bug must not take the app down nor lose the usage row.
+            log.error("request on thread %s crashed\n%s", thread_id, self._traceback(exc))
+            yield await self._record_crash(exc, request, thread_id, started, classified)
             return
         assert response is not None, "the graph ended without finalize"
         yield ModelResponse.from_dict(response)
 
+    def _unsaved(self, response: ModelResponse, exc: Exception, thread_id: str) -> ModelResponse:
+        why = scrub(f"{type(exc).__name__}: {exc}", self._secrets)
+        log.warning("thread %s was not saved: %s", thread_id, why)
+        warning = (
+            f"This conversation (thread {thread_id}) was not saved: {why}. The answer is complete, "
+            "but a follow-up on this thread will not see it."
+        )
+        return replace(response, warning=warning)
+
+    def _traceback(self, exc: Exception) -> str:
+        # Rendered and scrubbed here: an exception's text may quote a key.
+        return scrub("".join(traceback.format_exception(exc)).rstrip(), self._secrets)
+
     async def _record_crash(
-        self, exc: Exception, request: RequestIn, thread_id: str, started: float
+        self, exc: Exception, request: RequestIn, thread_id: str, started: float, classified: dict[str, Any]
     ) -> ModelResponse:
-        task = request.get("task_type") or ""
+        task = str(classified.get("task") or request.get("task_type") or "")
+        message = scrub(f"{type(exc).__name__}: {exc}", self._secrets)
         response = ModelResponse(
             content="",
-            model_used=self.config.route(task).model if task else "",
+            model_used=str(classified.get("model") or (self.config.route(task).model if task else "")),
             is_fallback=False,
             generation_time=round(time.time() - started, 3),
             tokens_used=0,
-            error_message=f"internal error ({type(exc).__name__}: {exc}); see the log for details",
+            error_message=f"internal error ({message}); see the log for details",
             fallback_reason=None,
             task_type=task,
             thread_id=thread_id,
         )
-        await self.services.usage.record(
-            UsageRow(
-                thread_id=thread_id,
-                task_type=task,
-                model=response.model_used,
-                provider="ollama",
-                location="local",
-                status="failed",
-                fallback_reason=None,
-                local_model=response.model_used or None,
-                load_time_s=None,
-                first_token_s=None,
-                generation_time_s=response.generation_time,
-                input_tokens=None,
-                output_tokens=None,
-                validation=None,
-                validation_error=None,
-                attempts=0,
-                error_message=response.error_message,
-            )
+        row = UsageRow(
+            thread_id=thread_id,
+            task_type=task,
+            model=response.model_used,
+            provider="ollama",
+            location="local",
+            status="failed",
+            fallback_reason=None,
+            local_model=response.model_used or None,
+            load_time_s=None,
+            first_token_s=None,
+            generation_time_s=response.generation_time,
+            input_tokens=None,
+            output_tokens=None,
+            validation=None,
+            validation_error=None,
+            attempts=0,
+            error_message=response.error_message,
+            local_outcome="failed" if response.model_used else None,
         )
+        try:  # completes the row classify_task opened, if it got that far
+            await self.services.usage.finish(classified.get("usage_id"), row)
+        except UsageStoreError:
+            log.exception("could not record usage for thread %s", thread_id)
         return response

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from typing import Any
 
+from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from config.schema import AppConfig
 from nodes.events import emit_status
+from nodes.prompt_check import check_prompt
 from nodes.state import ClassifiedBy, State
-from services import Context, services_for
+from services import Context, Services, services_for
+from usage.errors import UsageStoreError
+from usage.row import UsageRow
+
+log = logging.getLogger(__name__)
 
 
 def keyword_scores(config: AppConfig, prompt: str) -> dict[str, int]:
@@ -57,9 +64,11 @@ def cloud_policy(config: AppConfig, force_local: bool, available: tuple[str, ...
 
 
 async def classify_task(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Resolve the task type and reset every per-request field of the thread's state."""
+    """Resolve the task type, reset every per-request field, and open the request's usage row."""
     svc = await services_for(runtime.context)
     config = svc.config
+    # ModelRouter checked already; a Studio run reaches the graph directly (its error is fine there).
+    check_prompt(state.get("prompt"), config.routing.max_prompt_bytes)
     task, how, confidence = classify(config, state)
     force_local = state.get("force_local")
     force_local = config.fallback.force_local_default if force_local is None else bool(force_local)
@@ -72,6 +81,7 @@ async def classify_task(state: State, runtime: Runtime[Context]) -> dict[str, An
         f"Task: {task} ({_how_text(how, state)}, confidence {confidence:.2f}) -> {route.model}",
         model=route.model,
     )
+    started = time.time()
     return {
         "task": task,
         "classified_by": how,
@@ -93,13 +103,49 @@ async def classify_task(state: State, runtime: Runtime[Context]) -> dict[str, An
         "attempts": [],
         "fallback_reason": None,
         "error": None,
-        "started_at": time.time(),
+        "started_at": started,
         "load_s": None,
         "first_token_s": None,
         "input_tokens": None,
         "output_tokens": None,
+        "cloud_input_tokens": None,
+        "cloud_output_tokens": None,
         "response": None,
+        "usage_id": await _start_usage_row(svc, task, route.model),
     }
+
+
+async def _start_usage_row(svc: Services, task: str, model: str) -> int | None:
+    """Insert the request's row as "interrupted": a process killed mid-request leaves exactly this.
+
+    finalize (or the router's crash path) completes it. None when it cannot be written: finalize
+    then inserts the finished row instead, and statistics never cost the user the artifact.
+    """
+    thread_id = str(get_config().get("configurable", {}).get("thread_id") or "")
+    row = UsageRow(
+        thread_id=thread_id,
+        task_type=task,
+        model=model,
+        provider="ollama",
+        location="local",
+        status="interrupted",
+        fallback_reason=None,
+        local_model=model,
+        load_time_s=None,
+        first_token_s=None,
+        generation_time_s=None,
+        input_tokens=None,
+        output_tokens=None,
+        validation=None,
+        validation_error=None,
+        attempts=0,
+        error_message=None,
+    )
+    try:
+        return await svc.usage.record(row)
+    except UsageStoreError:
+        log.exception("could not record the start of a request on thread %s", thread_id)
+        return None
 
 
 def _how_text(how: ClassifiedBy, state: State) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 from langgraph.runtime import Runtime
 from langgraph.types import StreamWriter
@@ -43,7 +43,7 @@ async def cloud_fallback(state: State, runtime: Runtime[Context]) -> dict[str, A
             error = f"{error} Cloud repair failed: {exc.message}".strip()
         else:
             attempts.append(reply_attempt("cloud", provider, name, repair=True))
-            return {**update, **_replied(reply, attempts)}
+            return {**update, **_replied(state, reply, attempts)}
     return {**update, **await _next_provider(state, svc, route, writer, attempts, error)}
 
 
@@ -75,7 +75,7 @@ async def _next_provider(
         return {
             "cloud_tried": tried,
             "cloud_repairs_left": svc.config.validation.cloud_repair_attempts,
-            **_replied(reply, attempts),
+            **_replied(state, reply, attempts),
         }
     if errors:
         error = f"{error} Cloud fallback failed too: {'; '.join(errors)}".strip()
@@ -105,7 +105,8 @@ def _provider(name: str) -> CloudProviderName:
     return cast(CloudProviderName, name)
 
 
-def _replied(reply: CloudReply, attempts: list[Attempt]) -> dict[str, Any]:
+def _replied(state: State, reply: CloudReply, attempts: list[Attempt]) -> dict[str, Any]:
+    """The reply in state; its tokens add to every earlier attempt's (local, repairs, cloud)."""
     return {
         "attempts": attempts,
         "reply": reply.text,
@@ -113,6 +114,17 @@ def _replied(reply: CloudReply, attempts: list[Attempt]) -> dict[str, Any]:
         "reply_provider": reply.provider,
         "reply_model": reply.model,
         "first_token_s": reply.first_token_s,
-        "input_tokens": reply.input_tokens,
-        "output_tokens": reply.output_tokens,
+        **_add_tokens(state, "input_tokens", reply.input_tokens),
+        **_add_tokens(state, "output_tokens", reply.output_tokens),
     }
+
+
+def _add_tokens(
+    state: State, name: Literal["input_tokens", "output_tokens"], count: int | None
+) -> dict[str, Any]:
+    cloud: Literal["cloud_input_tokens", "cloud_output_tokens"] = (
+        "cloud_input_tokens" if name == "input_tokens" else "cloud_output_tokens"
+    )
+    if count is None:  # the provider did not say: keep what is known rather than guess
+        return {}
+    return {name: (state.get(name) or 0) + count, cloud: (state.get(cloud) or 0) + count}

@@ -15,7 +15,7 @@ from nodes.state import State
 from providers.errors import REASON_TEXT
 from services import Context, services_for
 from usage.errors import UsageStoreError
-from usage.row import UsageRow
+from usage.row import LocalOutcome, Status, UsageRow
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,16 @@ def explain_failure(state: State) -> str:
 def build_response(state: State, thread_id: str | None) -> ModelResponse:
     """The ModelResponse for the state a request ended in."""
     validation = state.get("validation") or {}
-    valid = bool(validation.get("valid")) and state.get("artifact") is not None
     content = state.get("artifact") or ""
+    valid = bool(validation.get("valid")) and state.get("artifact") is not None
+    checked = not (content and validation.get("checked") is False)
     if valid:
         error = None
+    elif not checked:
+        error = (
+            f"Artifact was not checked: {validation.get('error')}. It is delivered as the model "
+            "wrote it; check it yourself before use."
+        )
     elif content:
         error = f"Artifact is invalid: {validation.get('error')}. {explain_failure(state)}"
     else:
@@ -62,19 +68,45 @@ def build_response(state: State, thread_id: str | None) -> ModelResponse:
         validation_error=None if valid else validation.get("error"),
         attempts=len(state.get("attempts", [])),
         thread_id=thread_id,
+        checked=checked,
     )
 
 
+def local_outcome(state: State) -> LocalOutcome | None:
+    """What became of the local model's part: its last attempt decides (a repair counts as its own)."""
+    local = [a for a in state.get("attempts", []) if a["source"] == "local"]
+    if not local:
+        return None
+    last = local[-1]
+    if last.get("valid"):
+        return "repaired" if last["repair"] else "valid"
+    if last.get("checked") is False:
+        return "unchecked"
+    if last["ok"] and last.get("valid") is False:
+        return "invalid"
+    return "failed"
+
+
+def _status(response: ModelResponse) -> Status:
+    if response.ok:
+        return "success"
+    if not response.content:
+        return "failed"
+    return "invalid" if response.checked else "unchecked"
+
+
 def usage_row(state: State, response: ModelResponse) -> UsageRow:
-    """One usage row for the request."""
+    """One usage row for the request, crediting the local model and the cloud model separately."""
     validation = state.get("validation")
+    attempts = state.get("attempts", [])
+    cloud_answered = response.is_fallback
     return UsageRow(
         thread_id=response.thread_id or "",
         task_type=response.task_type,
         model=response.model_used,
         provider=response.provider,
-        location="cloud" if response.is_fallback else "local",
-        status="success" if response.ok else ("invalid" if response.content else "failed"),
+        location="cloud" if cloud_answered else "local",
+        status=_status(response),
         fallback_reason=response.fallback_reason,
         local_model=state.get("model"),
         load_time_s=state.get("load_s"),
@@ -86,16 +118,22 @@ def usage_row(state: State, response: ModelResponse) -> UsageRow:
         validation_error=response.validation_error,
         attempts=response.attempts,
         error_message=response.error_message,
+        local_outcome=local_outcome(state),
+        cloud_model=response.model_used if cloud_answered else None,
+        cloud_provider=response.provider if cloud_answered else None,
+        cloud_attempts=sum(1 for a in attempts if a["source"] == "cloud"),
+        cloud_input_tokens=state.get("cloud_input_tokens"),
+        cloud_output_tokens=state.get("cloud_output_tokens"),
     )
 
 
 async def finalize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Finish the request: response in state, usage row on disk, final status line."""
+    """Finish the request: response in state, its usage row completed, final status line."""
     svc = await services_for(runtime.context)
     thread_id = get_config().get("configurable", {}).get("thread_id")
     response = build_response(state, thread_id)
     try:
-        await svc.usage.record(usage_row(state, response))
+        await svc.usage.finish(state.get("usage_id"), usage_row(state, response))
     except UsageStoreError:  # statistics must never cost the user the artifact
         log.exception("could not record usage for thread %s", thread_id)
     emit_status(runtime.stream_writer, NODE, final_line(response), level=_level(response))
@@ -120,10 +158,15 @@ def final_line(response: ModelResponse) -> str:
             f"Local model unavailable ({response.fallback_reason}). "
             f"Used {response.model_used} (cloud) instead."
         )
+    if not response.checked:
+        where = "cloud" if response.is_fallback else "local"
+        return f"Generated using {response.model_used} ({where}), not checked: {response.validation_error}"
     return response.error_message or "No artifact was produced."
 
 
 def _level(response: ModelResponse) -> Level:
+    if not response.checked:
+        return "warning"
     if response.ok:
         return "warning" if response.is_fallback else "info"
     return "error"

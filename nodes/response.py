@@ -31,6 +31,8 @@ class ModelResponse:
     thread_id: str | None = None
     warning: str | None = None
     """Something the user should know that did not stop the request (the thread was not saved)."""
+    checked: bool = True
+    """False when no parser could check `content` (code in a language we cannot parse)."""
 
     @property
     def ok(self) -> bool:

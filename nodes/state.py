@@ -6,7 +6,7 @@ graph -> nodes. `graph` re-exports it.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Required
+from typing import Any, Literal, NotRequired, Required
 
 from pydantic import ConfigDict
 
@@ -43,6 +43,8 @@ class Attempt(TypedDict):
     error: str | None
     reason: FallbackReason | None
     repair: bool
+    checked: NotRequired[bool]
+    """False when no parser could check the reply (set by validate_output)."""
 
 
 class State(RequestIn, total=False):
@@ -95,7 +97,13 @@ class State(RequestIn, total=False):
     load_s: float | None
     first_token_s: float | None
     input_tokens: int | None
+    """Every attempt's input tokens added up (local, repairs, cloud)."""
     output_tokens: int | None
+    cloud_input_tokens: int | None
+    """The cloud's share of `input_tokens` (the dashboard credits each model its own)."""
+    cloud_output_tokens: int | None
+    usage_id: int | None
+    """The request's usage row, inserted as "interrupted" when it starts and completed by finalize."""
 
     response: dict[str, Any] | None
     """The final ModelResponse as a plain dict (what `modelyard ask --json` prints)."""

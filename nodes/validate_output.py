@@ -57,6 +57,8 @@ def next_step(state: State) -> NextStep:
         raise ValueError("route_after_validate reached without a validation verdict")
     if validation.get("valid"):
         return "finalize"
+    if validation.get("checked") is False:  # no repair or other model can make it checkable
+        return "finalize"
     if state.get("reply_source") == "local" and state.get("repairs_left", 0) > 0:
         return "local_generate"
     if cloud_repair_due(state):
@@ -97,7 +99,12 @@ async def validate_output(state: State, runtime: Runtime[Context]) -> dict[str, 
         emit_status(writer, NODE, verdict.warning, level="warning")
     attempts = list(state.get("attempts", []))
     if attempts:
-        attempts[-1] = {**attempts[-1], "valid": verdict.valid, "error": verdict.error}
+        attempts[-1] = {
+            **attempts[-1],
+            "valid": verdict.valid,
+            "error": verdict.error,
+            "checked": verdict.checked,
+        }
     update: dict[str, Any] = {"validation": verdict.to_dict(), "attempts": attempts}
     name = (
         verdict.language.capitalize()
@@ -106,7 +113,18 @@ async def validate_output(state: State, runtime: Runtime[Context]) -> dict[str, 
     )
     if verdict.valid:
         emit_status(writer, NODE, f"{_LABELS[route.validator]} valid")
+        if state.get("reply_source") == "local":
+            # A repaired local answer is a local success: an earlier invalid reply left no fallback.
+            update |= {"fallback_reason": None, "error": None}
         return {**update, "artifact": verdict.artifact}
+    if not verdict.checked:
+        emit_status(
+            writer,
+            NODE,
+            f"{name} not checked ({verdict.summary}) - delivered unchecked",
+            level="warning",
+        )
+        return {**update, "artifact": verdict.artifact or state.get("artifact")}
     # Keep the best invalid artifact: under force local it is what the user gets, marked invalid.
     update["artifact"] = verdict.artifact or state.get("artifact")
     if state.get("reply_source") == "local":

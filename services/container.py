@@ -13,7 +13,7 @@ from validators import Validators
 
 @dataclass
 class Services:
-    """Long-lived collaborators of the nodes; one per (config, data dir) per process."""
+    """Long-lived collaborators of the nodes; one per router (or per Studio context) per process."""
 
     config: AppConfig
     ollama: OllamaClient
@@ -29,12 +29,21 @@ class Services:
             ollama=OllamaClient(config.ollama),
             cloud=CloudModels(config),
             validators=Validators(config.validation),
-            usage=UsageStore.in_data_dir(config.data_dir),
+            usage=UsageStore.in_data_dir(config.data_dir, secrets=config.secrets.secret_values()),
         )
 
     async def aclose(self) -> None:
-        """Release connections, worker processes and database handles."""
-        await self.ollama.aclose()
-        await self.cloud.aclose()
-        await self.validators.aclose()
+        """Release connections, worker processes and database handles.
+
+        Every part is closed even when an earlier one fails (the Mermaid worker is a process);
+        the first failure is raised afterwards.
+        """
         self.usage.close()
+        failure: Exception | None = None
+        for close in (self.validators.aclose, self.ollama.aclose, self.cloud.aclose):
+            try:
+                await close()
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure

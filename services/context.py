@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -13,3 +13,5 @@ class Context:
     """Path of a models.yaml; default: MODELYARD_CONFIG, else the packaged table."""
     data_dir: str | None = None
     """Where usage.db and checkpoints.db live; default: MODELYARD_DATA_DIR."""
+    router: str | None = field(default=None, repr=False)
+    """Set by an in-process ModelRouter to reach its own Services; leave empty (Studio)."""

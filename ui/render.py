@@ -66,13 +66,14 @@ def overview_table(overview: Overview) -> str:
 
 
 def stats_table(stats: list[dict[str, Any]]) -> str:
-    """`modelyard stats` as a table."""
+    """`modelyard stats` as a table (a local success after a repair counts in "repaired" too)."""
     rows = [
         (
             s["model"],
             s["location"],
             s["total"],
             f"{100 * s['success_rate']:.0f}%",
+            s.get("repaired", 0),
             f"{100 * s['fallback_rate']:.0f}%",
             f"{s['avg_time_s']:.2f} s" if s["avg_time_s"] is not None else "-",
             s["input_tokens"] or 0,
@@ -81,5 +82,16 @@ def stats_table(stats: list[dict[str, Any]]) -> str:
         for s in stats
     ]
     return table(
-        ("model", "where", "requests", "success", "fallback", "avg time", "tokens in", "tokens out"), rows
+        (
+            "model",
+            "where",
+            "requests",
+            "success",
+            "repaired",
+            "fallback",
+            "avg time",
+            "tokens in",
+            "tokens out",
+        ),
+        rows,
     )

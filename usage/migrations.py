@@ -62,7 +62,43 @@ def _create_requests(db: Database) -> None:
     requests.create_index(["created_at"], index_name="idx_requests_created_at")
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "create_requests", _create_requests),)
+def _add_model_outcomes(db: Database) -> None:
+    # Frozen like migration 1: the columns that credit the local model and the cloud model of
+    # a request separately (issue 8), and a backfill of older rows from what they recorded.
+    requests = db.table(REQUESTS_TABLE)
+    for name, kind in (
+        ("local_outcome", str),
+        ("cloud_model", str),
+        ("cloud_provider", str),
+        ("cloud_attempts", int),
+        ("cloud_input_tokens", int),
+        ("cloud_output_tokens", int),
+    ):
+        requests.add_column(name, kind)
+    db.execute(
+        f"""UPDATE {REQUESTS_TABLE} SET
+            local_outcome = CASE
+                WHEN location = 'local' AND status = 'success' THEN 'valid'
+                WHEN location = 'local' AND status = 'invalid' THEN 'invalid'
+                WHEN fallback_reason = 'invalid_output' THEN 'invalid'
+                ELSE 'failed' END,
+            cloud_model = CASE WHEN location = 'cloud' THEN model END,
+            cloud_provider = CASE WHEN location = 'cloud' THEN provider END,
+            cloud_attempts = CASE WHEN location = 'cloud' THEN 1 ELSE 0 END,
+            cloud_input_tokens = CASE WHEN location = 'cloud' THEN input_tokens END,
+            cloud_output_tokens = CASE WHEN location = 'cloud' THEN output_tokens END"""
+    )
+    db.execute(
+        f"UPDATE {REQUESTS_TABLE} SET local_model = model WHERE local_model IS NULL AND location = 'local'"
+    )
+    requests.create_index(["local_model"], index_name="idx_requests_local_model")
+    requests.create_index(["cloud_model"], index_name="idx_requests_cloud_model")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "create_requests", _create_requests),
+    Migration(2, "add_model_outcomes", _add_model_outcomes),
+)
 
 
 def applied_migrations(db: Database) -> list[int]:

@@ -9,9 +9,11 @@ from typing import Literal, get_args
 from config.vocabulary import FALLBACK_REASONS, FallbackReason
 
 Location = Literal["local", "cloud"]
-Status = Literal["success", "invalid", "failed"]
+Status = Literal["success", "invalid", "unchecked", "failed", "interrupted"]
+LocalOutcome = Literal["valid", "repaired", "invalid", "unchecked", "failed"]
 LOCATIONS: tuple[str, ...] = get_args(Location)
 STATUSES: tuple[str, ...] = get_args(Status)
+LOCAL_OUTCOMES: tuple[str, ...] = get_args(LocalOutcome)
 
 
 def now_iso() -> str:
@@ -24,9 +26,19 @@ class UsageRow:
     """What happened to one request.
 
     ``status``: success = valid artifact delivered; invalid = delivered but
-    marked invalid; failed = nothing delivered. ``model`` is the model that
-    produced the final answer, or the local model tried when nothing was
-    produced. ``generation_time_s`` is the wall time of the whole request.
+    marked invalid; unchecked = delivered, but no parser could check it;
+    failed = nothing delivered; interrupted = the request started and never
+    finished (the process died; every request's row starts as this).
+    ``model`` is the model that produced the final answer, or the local model
+    tried when nothing was produced. ``generation_time_s`` is the wall time of
+    the whole request.
+
+    Each request credits two models by their own outcome: ``local_model`` with
+    ``local_outcome`` (valid, repaired, invalid, unchecked or failed, the
+    reason in ``fallback_reason``), and ``cloud_model``/``cloud_provider`` when
+    a cloud model produced the delivered answer. ``cloud_attempts`` counts the
+    cloud calls made (failed ones included). ``input_tokens``/``output_tokens``
+    add up every attempt of the request; ``cloud_*_tokens`` is the cloud's share.
     """
 
     thread_id: str
@@ -47,6 +59,12 @@ class UsageRow:
     attempts: int
     error_message: str | None
     created_at: str = field(default_factory=now_iso)
+    local_outcome: LocalOutcome | None = None
+    cloud_model: str | None = None
+    cloud_provider: str | None = None
+    cloud_attempts: int = 0
+    cloud_input_tokens: int | None = None
+    cloud_output_tokens: int | None = None
 
     def __post_init__(self) -> None:
         # Literal types are not enforced at runtime; a typo in the graph would
@@ -57,8 +75,12 @@ class UsageRow:
             _check_choice("fallback_reason", self.fallback_reason, FALLBACK_REASONS)
         if self.validation is not None:
             _check_choice("validation", self.validation, ("valid", "invalid"))
+        if self.local_outcome is not None:
+            _check_choice("local_outcome", self.local_outcome, LOCAL_OUTCOMES)
         if self.attempts < 0:
             raise ValueError(f"attempts must be >= 0, got {self.attempts}")
+        if self.cloud_attempts < 0:
+            raise ValueError(f"cloud_attempts must be >= 0, got {self.cloud_attempts}")
 
     def to_dict(self) -> dict[str, object]:
         """Return the row as a column -> value dict."""

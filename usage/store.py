@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -18,44 +18,78 @@ from usage.migrations import MIGRATIONS, REQUESTS_TABLE, Migration, apply_migrat
 from usage.row import UsageRow
 
 DB_FILENAME = "usage.db"
+_MIN_SECRET = 8  # shorter strings are not keys, and would scrub ordinary words
 
-# A "fallback" is a request that left the local path: it was answered in the
-# cloud, or a local attempt was abandoned with a recorded reason even though
-# nothing was delivered afterwards.
-_IS_FALLBACK = "(location = 'cloud' OR fallback_reason IS NOT NULL)"
-
-_DASHBOARD_SQL = f"""
+# Each request counts twice: for the local model tried, by its own outcome, and for the cloud
+# model that produced the delivered answer, if one did. A local model's "fallbacks" are its
+# requests that went to a cloud model (cloud_attempts > 0, whether or not the cloud answered).
+_LOCAL = f"""
 SELECT
-    model,
-    CASE WHEN COUNT(DISTINCT provider) = 1 THEN MAX(provider) ELSE 'mixed' END AS provider,
-    CASE WHEN COUNT(DISTINCT location) = 1 THEN MAX(location) ELSE 'mixed' END AS location,
+    COALESCE(NULLIF(local_model, ''), NULLIF(model, ''), '(unknown)') AS model,
+    'ollama' AS provider,
+    'local' AS location,
     COUNT(*) AS total,
-    SUM(status = 'success') AS successes,
-    SUM(status = 'invalid') AS invalid,
-    SUM(status = 'failed') AS failures,
-    SUM({_IS_FALLBACK}) AS fallbacks,
-    AVG(status = 'success') AS success_rate,
-    AVG({_IS_FALLBACK}) AS fallback_rate,
+    SUM(COALESCE(local_outcome IN ('valid', 'repaired'), 0)) AS successes,
+    SUM(COALESCE(local_outcome = 'repaired', 0)) AS repaired,
+    SUM(COALESCE(local_outcome = 'invalid', 0)) AS invalid,
+    SUM(COALESCE(local_outcome = 'unchecked', 0)) AS unchecked,
+    SUM(status != 'interrupted' AND COALESCE(local_outcome, 'failed') = 'failed') AS failures,
+    SUM(status = 'interrupted') AS interrupted,
+    SUM(COALESCE(cloud_attempts, 0) > 0) AS fallbacks,
     AVG(generation_time_s) AS avg_time_s,
-    COALESCE(SUM(input_tokens), 0) AS input_tokens,
-    COALESCE(SUM(output_tokens), 0) AS output_tokens,
+    COALESCE(SUM(input_tokens - COALESCE(cloud_input_tokens, 0)), 0) AS input_tokens,
+    COALESCE(SUM(output_tokens - COALESCE(cloud_output_tokens, 0)), 0) AS output_tokens,
     MAX(created_at) AS last_used
 FROM {REQUESTS_TABLE}
-GROUP BY model
-ORDER BY total DESC, model
+GROUP BY 1
 """
+
+# A cloud model only ever answers a request that fell back: its fallback rate is 1 by construction.
+_CLOUD = f"""
+SELECT
+    cloud_model AS model,
+    CASE WHEN COUNT(DISTINCT cloud_provider) = 1 THEN MAX(cloud_provider) ELSE 'mixed' END AS provider,
+    'cloud' AS location,
+    COUNT(*) AS total,
+    SUM(status = 'success') AS successes,
+    0 AS repaired,
+    SUM(status = 'invalid') AS invalid,
+    SUM(status = 'unchecked') AS unchecked,
+    SUM(status = 'failed') AS failures,
+    SUM(status = 'interrupted') AS interrupted,
+    COUNT(*) AS fallbacks,
+    AVG(generation_time_s) AS avg_time_s,
+    COALESCE(SUM(cloud_input_tokens), 0) AS input_tokens,
+    COALESCE(SUM(cloud_output_tokens), 0) AS output_tokens,
+    MAX(created_at) AS last_used
+FROM {REQUESTS_TABLE}
+WHERE cloud_model IS NOT NULL
+GROUP BY cloud_model
+"""
+
+_DASHBOARD_SQL = f"""
+SELECT *, 1.0 * successes / total AS success_rate, 1.0 * fallbacks / total AS fallback_rate
+FROM ({_LOCAL} UNION ALL {_CLOUD})
+ORDER BY total DESC, location DESC, model
+"""
+
+# Columns written when a request finishes; the row's created_at stays the request's start.
+_FINISH_COLUMNS = tuple(f.name for f in fields(UsageRow) if f.name != "created_at")
+_SCRUBBED = ("error_message", "validation_error")
 
 
 @dataclass(frozen=True)
 class ModelStats:
-    """Dashboard line for one model (the ``model`` column of its rows).
+    """Dashboard line for one model, local or cloud (a model used both ways gets two lines).
 
-    ``provider``/``location`` are "mixed" if the model's rows disagree.
-    ``successes + invalid + failures == total``. ``fallbacks`` counts rows
-    with ``location == "cloud"`` or a ``fallback_reason`` (the request left
-    the local path), so a cloud model's fallback_rate is 1.0 by construction.
-    Rates are fractions in [0, 1]; ``avg_time_s`` averages the non-null
-    ``generation_time_s`` (None if there are none).
+    A local model counts every request that tried it, by its own outcome:
+    ``successes`` (valid at once, or after a repair: ``repaired`` of them),
+    ``invalid``, ``unchecked``, ``failures`` and ``interrupted`` (the process died)
+    add up to ``total``; ``fallbacks`` are its requests that went to a cloud model.
+    A cloud model counts the requests it answered, by the request's status; each of
+    them was a fallback. Tokens are the model's own share of each request.
+    ``provider`` is "mixed" if a cloud model's rows disagree. Rates are fractions in
+    [0, 1]; ``avg_time_s`` averages the requests' non-null wall times (None if none).
     """
 
     model: str
@@ -72,6 +106,9 @@ class ModelStats:
     input_tokens: int
     output_tokens: int
     last_used: str
+    repaired: int = 0
+    unchecked: int = 0
+    interrupted: int = 0
 
     def to_dict(self) -> dict[str, object]:
         """Return the stats as a JSON-serialisable dict."""
@@ -101,8 +138,13 @@ class UsageStore:
     in savepoints, which would interleave badly on a shared connection.
     """
 
-    def __init__(self, path: Path, *, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+    def __init__(
+        self, path: Path, *, migrations: Sequence[Migration] = MIGRATIONS, secrets: Iterable[str] = ()
+    ) -> None:
         self.path = path
+        # Every free-text column is scrubbed here, in one place: a crash message or a validator's
+        # error may quote a key (an SDK echoing it, a traceback line), and rows outlive logs.
+        self._secrets = tuple(s for s in secrets if len(s) >= _MIN_SECRET)
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -122,9 +164,9 @@ class UsageStore:
         self._closed = False
 
     @classmethod
-    def in_data_dir(cls, data_dir: Path) -> UsageStore:
+    def in_data_dir(cls, data_dir: Path, *, secrets: Iterable[str] = ()) -> UsageStore:
         """Open ``data_dir / "usage.db"``, creating it if needed."""
-        return cls(data_dir / DB_FILENAME)
+        return cls(data_dir / DB_FILENAME, secrets=secrets)
 
     async def record(self, row: UsageRow) -> int:
         """Insert ``row`` off the event loop; return its id."""
@@ -132,15 +174,54 @@ class UsageStore:
 
     def record_sync(self, row: UsageRow) -> int:
         """Insert ``row``; return its id. Raises UsageStoreError on database errors."""
+        values = self._values(row)
+        columns = ", ".join(values)
+        marks = ", ".join("?" * len(values))
+        # Plain SQL on the one connection, committed at once: a SIGKILL right after must find the
+        # row on disk. (sqlite-utils' insert costs ~3x more for one row: it inspects the table.)
+        sql = f"INSERT INTO {REQUESTS_TABLE} ({columns}) VALUES ({marks})"
         with self._lock:
             self._ensure_open()
             try:
-                table = self._db.table(REQUESTS_TABLE).insert(row.to_dict(), alter=False)
+                with self._db.conn:
+                    cursor = self._db.conn.execute(sql, tuple(values.values()))
             except sqlite3.Error as exc:
                 raise UsageStoreError(f"{self.path}: could not record usage ({exc})") from exc
-            if table.last_rowid is None:
+            if cursor.lastrowid is None:
                 raise UsageStoreError(f"{self.path}: insert returned no row id")
-            return int(table.last_rowid)
+            return int(cursor.lastrowid)
+
+    async def finish(self, row_id: int | None, row: UsageRow) -> int:
+        """Complete the row ``start`` inserted (off the event loop); return its id.
+
+        Without an id (the start could not be recorded), or when the row is gone, insert ``row``:
+        a request always ends with exactly one row.
+        """
+        return await asyncio.to_thread(self.finish_sync, row_id, row)
+
+    def finish_sync(self, row_id: int | None, row: UsageRow) -> int:
+        """``finish`` for synchronous callers. Raises UsageStoreError on database errors."""
+        if row_id is None:
+            return self.record_sync(row)
+        values = self._values(row)
+        assignments = ", ".join(f"{name} = ?" for name in _FINISH_COLUMNS)
+        sql = f"UPDATE {REQUESTS_TABLE} SET {assignments} WHERE id = ?"
+        with self._lock:
+            self._ensure_open()
+            try:
+                with self._db.conn:
+                    cursor = self._db.conn.execute(sql, (*(values[c] for c in _FINISH_COLUMNS), row_id))
+            except sqlite3.Error as exc:
+                raise UsageStoreError(f"{self.path}: could not record usage ({exc})") from exc
+        return row_id if cursor.rowcount == 1 else self.record_sync(row)
+
+    def _values(self, row: UsageRow) -> dict[str, object]:
+        values = row.to_dict()
+        for name in _SCRUBBED:
+            text = values[name]
+            if isinstance(text, str) and self._secrets:
+                values[name] = scrub(text, self._secrets)
+        return values
 
     def dashboard(self) -> list[ModelStats]:
         """Return per-model statistics, busiest model first."""
@@ -181,6 +262,17 @@ class UsageStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Replace each secret, and the half of it an SDK may echo, with "[redacted]".
+
+    The same rule as ``providers.errors.redact``; usage depends only on config, not on providers.
+    """
+    for secret in secrets:
+        if len(secret) >= _MIN_SECRET:
+            text = text.replace(secret, "[redacted]").replace(secret[: len(secret) // 2], "[redacted]")
+    return text
 
 
 def _open_error(path: Path, exc: sqlite3.Error) -> UsageStoreError:
