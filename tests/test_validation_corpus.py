@@ -32,6 +32,10 @@ def test_the_corpus_covers_every_validator_and_the_issues_mistakes() -> None:
         "prose-inside-fence",
         "jira-trailing-comma",
         "html-page-with-chatter",
+        "erd-in-code-request",
+        "html-page-in-python-request",
+        "haskell-unchecked",
+        "sql-unchecked",
     ):
         assert mistake in ids
 
@@ -47,6 +51,7 @@ async def test_corpus_case_gets_its_verdict(case: dict[str, Any]) -> None:
         assert verdict.error is not None and verdict.error.startswith(case["error"])
     assert verdict.line == case.get("line")
     assert verdict.diagram_type == case.get("diagram_type")
+    assert verdict.checked is case.get("checked", True)
     if "language" in case:
         assert verdict.language == case["language"]
     if "artifact" in case:

@@ -1,5 +1,6 @@
 import json
 import re
+import time
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from validators import (
     check_jira,
     check_mermaid_header,
     extract_artifact,
+    language_from_request,
 )
 
 FLOW = "flowchart TD\n  A[Start] --> B{Ok?}\n  B -->|yes| C[Done]"
@@ -317,6 +319,51 @@ def test_html_invalid(text: str, expect_kind: str | None, error: str) -> None:
     assert verdict.error is not None and error in verdict.error
 
 
+def test_html_odd_tag_name_is_not_a_pattern() -> None:
+    # "<a(>" opens an element named "a(": used as a regex, it raised re.error.
+    verdict = check_html("<div>\n<a(>x")
+    assert not verdict.valid
+    assert verdict.error is not None and "is never closed" in verdict.error
+
+
+def test_html_script_src_that_is_not_a_url() -> None:
+    # urlsplit raised "Invalid IPv6 URL" for a stray "[" while the request was matched against it.
+    verdict = check_html('<script src="https://[cdn.example/jquery.js"></script>', request="use jquery")
+    assert verdict.valid, verdict.error
+    refused = check_html('<script src="https://[cdn.example/x.js"></script>', request="a todo list")
+    assert not refused.valid
+
+
+def test_html_line_comes_from_the_parser_not_from_the_message() -> None:
+    # The line was read back from the message with a regex, so a src holding "at line 7" gave
+    # line 7 (and a 5000-digit one crashed int()).
+    src = "//cdn.example/at line 7" + "9" * 5000 + ".js"
+    verdict = check_html(f'<p>intro</p>\n<script src="{src}"></script>')
+    assert not verdict.valid
+    assert verdict.line == 2
+
+
+@pytest.mark.parametrize("validator", [check_html, check_documentation, check_jira, check_mermaid_header])
+def test_lone_surrogates_are_invalid_everywhere(validator: Any) -> None:
+    text = {
+        check_html: "<p>\ud83d</p>",
+        check_documentation: "# Title\n\nEmoji: \ud83d",
+        check_jira: '[{"summary": "s\ud83d", "description": "d"}]',
+        check_mermaid_header: "flowchart TD\n  A[\ud83d] --> B",
+    }[validator]
+    verdict = validator(text)
+    assert not verdict.valid
+    assert verdict.error is not None and "unpaired surrogate (U+D83D)" in verdict.error
+
+
+def test_jira_json_the_parser_cannot_take() -> None:
+    # json.loads raises ValueError (huge integers) and RecursionError (deep nesting), not JSONDecodeError.
+    huge = check_jira('[{"summary": "s", "description": "d", "story_points": ' + "9" * 5000 + "}]")
+    assert huge.error is not None and huge.error.startswith("invalid JSON: Exceeds the limit")
+    deep = check_jira("[" * 100_000)
+    assert deep.error == "invalid JSON: it is nested too deeply to parse"
+
+
 # --- code -----------------------------------------------------------------------
 
 PY = (
@@ -392,6 +439,276 @@ def test_code_invalid(text: str, language: str | None, error: str) -> None:
     verdict = check_code(text, language=language)
     assert not verdict.valid
     assert verdict.error is not None and verdict.error.startswith(error)
+
+
+MERMAID_ERD = f"```mermaid\n{ERD}\n```"
+
+
+@pytest.mark.parametrize(
+    ("text", "request_text", "error"),
+    [
+        pytest.param(MERMAID_ERD, None, "expected source code, got a Mermaid er diagram", id="erd-fenced"),
+        pytest.param(ERD, None, "expected source code, got a Mermaid er diagram", id="erd-unfenced"),
+        pytest.param(
+            f"Here is the model:\n```\n{ERD}\n```",
+            "write a Python function that stores orders",
+            "expected python code, got a Mermaid er diagram",
+            id="erd-untagged-fence-python-asked",
+        ),
+        pytest.param(
+            f"```python\n{FLOW}\n```",
+            "write a Python function for the checkout",
+            "expected python code, got a Mermaid flowchart diagram",
+            id="flowchart-in-python-fence",
+        ),
+        pytest.param(
+            "```mermaid\nHere you go:\nA --> B\n```",
+            None,
+            "expected source code, got a Mermaid diagram",
+            id="mermaid-fence-without-header",
+        ),
+        pytest.param(
+            "%%{init: {'theme': 'dark'}}%%\nsequenceDiagram\n  Alice->>Bob: Hi",
+            "a Rust client for the API",
+            "expected rust code, got a Mermaid sequence diagram",
+            id="sequence-after-directive",
+        ),
+        pytest.param(PAGE, None, "expected source code, got an HTML document", id="html-document-unfenced"),
+        pytest.param(
+            f"```html\n{PAGE}\n```",
+            "a JavaScript function that toggles the menu",
+            "expected javascript code, got an HTML document",
+            id="html-document-javascript-asked",
+        ),
+        pytest.param(
+            "<html>\n<body>hi</body>\n</html>",
+            "write a Go server",
+            "expected go code, got an HTML document",
+            id="html-without-doctype",
+        ),
+    ],
+)
+def test_code_refuses_a_diagram_or_a_page(text: str, request_text: str | None, error: str) -> None:
+    # Before: an ERD in a ```mermaid fence was "valid" (no mermaid parser, only a warning), and
+    # Bash or YAML could even parse one; a code request must not get a diagram or a page.
+    verdict = check_code(text, request=request_text)
+    assert not verdict.valid
+    assert verdict.checked
+    assert verdict.error == error
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("pie = 3.14\nprint(pie)", id="pie-variable"),
+        pytest.param("timeline: list[int] = []", id="timeline-annotation"),
+        pytest.param("graph = {}\nblock = graph.get('a')", id="graph-variable"),
+        pytest.param("erDiagram = load('erd.mmd')", id="erdiagram-variable"),
+        pytest.param('html = """\n<!DOCTYPE html>\n<html></html>\n"""', id="html-in-a-string"),
+    ],
+)
+def test_code_that_only_looks_like_a_diagram_or_page_stays_code(text: str) -> None:
+    verdict = check_code(text)
+    assert verdict.valid, verdict.error
+    assert verdict.language == "python"
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "language"),
+    [
+        pytest.param('```haskell\nmain = putStrLn "hi"\n```', {}, "haskell", id="haskell-fence"),
+        pytest.param(
+            'main = putStrLn "hi"', {"request": "a Haskell hello world"}, "haskell", id="haskell-asked"
+        ),
+        pytest.param("```hs\nmain = pure ()\n```", {"language": "haskell"}, "haskell", id="language-arg"),
+        pytest.param(
+            "SELECT id, email FROM users WHERE active;",
+            {"request": "write a SQL query listing the active users"},
+            "sql",
+            id="sql-asked",
+        ),
+        pytest.param("```postgresql\nSELECT 1;\n```", {}, "sql", id="sql-fence-alias"),
+        pytest.param("```cpp\nint main() { return 0; }\n```", {"request": "a C++ main"}, "cpp", id="cpp"),
+        pytest.param(
+            MERMAID_ERD,
+            {"request": "write the Mermaid code for the shop's ERD"},
+            "mermaid",
+            id="mermaid-asked",
+        ),
+    ],
+)
+def test_code_without_a_parser_is_unchecked_never_valid(
+    text: str, kwargs: dict[str, str], language: str
+) -> None:
+    verdict = check_code(text, **kwargs)
+    assert (verdict.valid, verdict.checked) == (False, False)
+    assert verdict.error == f"no parser for {language}: the code was not checked"
+    assert verdict.language == language
+    assert verdict.warning is None
+
+
+def test_code_asking_for_html_gets_the_html_check() -> None:
+    asked = "write the HTML for the landing page"
+    good = check_code(f"```html\n{PAGE}\n```", request=asked)
+    assert good.valid, good.error
+    assert good.language == "html"
+    broken = check_code("<!DOCTYPE html>\n<html><body>\n<div><span>x</div>\n</body></html>", request=asked)
+    assert not broken.valid
+    assert broken.error is not None and broken.error.startswith("closing tag </div> at line 3")
+    assert broken.language == "html"
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "language", "error"),
+    [
+        pytest.param(
+            '{"port": 8080}', {"request": "write a JSON config for the server"}, "json", None, id="json"
+        ),
+        pytest.param(
+            '{"port": 8080,}',
+            {"request": "the JSON config"},
+            "json",
+            "invalid JSON at line 1",
+            id="json-comma",
+        ),
+        pytest.param(
+            "apiVersion: v1\nkind: Service\n---\napiVersion: apps/v1\nkind: Deployment",
+            {"request": "the Kubernetes YAML for the app"},
+            "yaml",
+            None,
+            id="yaml-several-documents",
+        ),
+        pytest.param(
+            "Resources:\n  Bucket:\n    Type: AWS::S3::Bucket\n    Properties:\n      BucketName: !Ref Name",
+            {"language": "yml"},
+            "yaml",
+            None,
+            id="yaml-custom-tag",
+        ),
+        pytest.param(
+            '```json\n{"replicas": 2}\n```',
+            {"request": "the YAML values file"},
+            "yaml",
+            None,
+            id="json-is-yaml",
+        ),
+        pytest.param(
+            "Sorry, I cannot write that file.",
+            {"request": "write the YAML for the deployment"},
+            "yaml",
+            "expected YAML with a mapping or a list, got only plain text",
+            id="yaml-prose",
+        ),
+        pytest.param(
+            "key: [unclosed", {"language": "yaml"}, "yaml", "invalid YAML at line 1", id="yaml-syntax"
+        ),
+    ],
+)
+def test_code_data_languages(text: str, kwargs: dict[str, str], language: str, error: str | None) -> None:
+    verdict = check_code(text, **kwargs)
+    assert verdict.language == language
+    assert verdict.checked
+    if error is None:
+        assert verdict.valid, verdict.error
+    else:
+        assert verdict.error is not None and verdict.error.startswith(error)
+
+
+@pytest.mark.parametrize(
+    ("request_text", "language"),
+    [
+        ("write a python function that parses dates", "python"),
+        ("a Python script that writes the YAML config", "python"),
+        ("a Go service that runs a SQL query", "go"),
+        ("the SQL schema of a blog", "sql"),
+        ("write the JSON for the fixtures", "json"),
+        ("an HTML page with a form", "html"),
+        ("a Mermaid flowchart of the login", "mermaid"),
+        ("a Haskell parser for dates", "haskell"),
+        ("a C++ class for a ring buffer", "cpp"),
+        ("a C function that reverses a string", "c"),
+        ("a SwiftUI view in Swift", "swift"),
+        ("a swift reply to the customer", None),
+        ("Python or Rust, your choice", None),
+        ("JSON and YAML versions of the config", None),
+        ("let's go and write something", None),
+        ("", None),
+    ],
+)
+def test_language_from_request(request_text: str, language: str | None) -> None:
+    assert language_from_request(request_text) == language
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "error", "line"),
+    [
+        pytest.param(
+            "```js\nconst s = '\ud800';\n```",
+            None,
+            "the code contains an unpaired surrogate (U+D800) at line 1",
+            1,
+            id="tree-sitter-lone-surrogate",  # raised UnicodeEncodeError
+        ),
+        pytest.param(
+            "[" + "1" * 5000 + "]",
+            "json",
+            "invalid JSON: Exceeds the limit (4300 digits)",
+            None,
+            id="json-huge-integer",  # raised ValueError
+        ),
+        pytest.param("[" * 100_000, "json", "invalid JSON: it is nested too deeply", None, id="json-deep"),
+        pytest.param("[" * 100_000, "yaml", "invalid YAML: it is nested too deeply", None, id="yaml-deep"),
+        pytest.param(
+            "x = " + "-" * 100_000 + "1",
+            "python",
+            "Python cannot parse this: it is nested too deeply",
+            None,
+            id="python-deep",  # raised MemoryError
+        ),
+        pytest.param(
+            "x = 1\x00", "python", "SyntaxError: source code string cannot contain null bytes", None, id="nul"
+        ),
+    ],
+)
+def test_code_answers_where_parsers_raise(text: str, language: str, error: str, line: int | None) -> None:
+    verdict = check_code(text, language=language)
+    assert not verdict.valid
+    assert verdict.error is not None and verdict.error.startswith(error)
+    assert verdict.line == line
+
+
+def test_a_tree_sitter_parse_is_bounded_and_the_parser_reusable(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Bash's error recovery on "<div>" * 20_000 took 15 s, on the event loop.
+    monkeypatch.setattr("validators.syntax.TREE_SITTER_SECONDS", 0.05)
+    started = time.monotonic()
+    verdict = check_code("<div>" * 20_000, language="bash")
+    assert time.monotonic() - started < 2
+    assert verdict.error == "the bash parser gave up after 0.05 s; the code could not be checked"
+    assert verdict.checked  # a parser exists: another reply may well be checkable
+    # A cancelled parse must not leak into the next one (tree-sitter resumes it unless reset).
+    assert check_code("echo hi", language="bash").valid
+
+
+def test_html_nested_too_deep_is_refused_before_parsing() -> None:
+    # html5lib took 20 s on "<div>" * 20_000 (its scope checks grow with the depth).
+    started = time.monotonic()
+    verdict = check_html("<main>\n" + "<div>" * 20_000)
+    assert time.monotonic() - started < 2
+    assert verdict.error is not None and verdict.error.startswith(
+        "elements nested more than 512 deep at line 2"
+    )
+    assert verdict.line == 2
+    # Deep but within what browsers keep, self-closed SVG shapes, and void elements are fine.
+    assert check_html("<div>" * 500 + "x" + "</div>" * 500).valid
+    assert check_html("<svg>" + "<path d='M0 0'/>" * 2_000 + "</svg>").valid
+    assert check_html("<p>" + "<br>" * 2_000 + "</p>").valid
+
+
+def test_python_compile_warnings_are_not_syntax_errors() -> None:
+    # "\d" is an invalid escape: a DeprecationWarning (SyntaxWarning from 3.12), which turned
+    # into a SyntaxError wherever warnings are errors (this suite's setting).
+    verdict = check_code('```python\nimport re\nDIGITS = re.compile("\\d+")\n```')
+    assert verdict.valid, verdict.error
 
 
 # --- jira -----------------------------------------------------------------------
@@ -586,8 +903,11 @@ def test_verdict_to_dict_and_invariants() -> None:
         "line": None,
         "warning": None,
         "details": None,
+        "checked": True,
     }
     with pytest.raises(ValueError):
         Verdict(valid=False, artifact="x")
     with pytest.raises(ValueError):
         Verdict(valid=True, artifact="x", error="nope")
+    with pytest.raises(ValueError, match="unchecked"):
+        Verdict(valid=True, artifact="x", checked=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from validators.extract import clean, find_fences
+from validators.extract import clean, encoding_error, find_fences
 from validators.verdict import Verdict
 
 MARKDOWN_LANGUAGES = frozenset({"markdown", "md"})
@@ -60,6 +60,9 @@ def check_documentation(text: str) -> Verdict:
     document = _extract(text)
     if not document:
         return Verdict.fail("", "empty output; expected a Markdown document")
+    unencodable = encoding_error(document)
+    if unencodable is not None:
+        return Verdict.fail(document, unencodable[0], line=unencodable[1])
     error = _structure_error(document)
     if error is not None:
         return Verdict.fail(document, error)

@@ -17,6 +17,10 @@ _CLOSER_RE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})[ \t]*$")
 # would). "" is the untagged fence.
 _NESTING_LANGUAGES = frozenset({"markdown", "md", ""})
 
+# A surrogate code point in a str is always unpaired (Python joins proper pairs into one
+# character); such text cannot be encoded as UTF-8, so no file, page or parser can take it.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
 
 @dataclass(frozen=True)
 class FencedBlock:
@@ -107,9 +111,10 @@ def strip_fence_lines(text: str) -> str:
     even accept a trailing fence, but the user must not receive one.
     """
     lines = text.splitlines()
-    while lines and (is_fence_line(lines[0]) or not lines[0].strip()):
+    # Any indentation, tabs included: clean() strips it, so "\t```" would become a fence line.
+    while lines and (is_fence_line(lines[0].lstrip()) or not lines[0].strip()):
         lines.pop(0)
-    while lines and (is_fence_line(lines[-1]) or not lines[-1].strip()):
+    while lines and (is_fence_line(lines[-1].lstrip()) or not lines[-1].strip()):
         lines.pop()
     return clean("\n".join(lines))
 
@@ -117,6 +122,22 @@ def strip_fence_lines(text: str) -> str:
 def _unindent(line: str, indent: int) -> str:
     stripped = line[:indent].lstrip(" ")
     return stripped + line[indent:]
+
+
+def encoding_error(text: str, what: str = "the output") -> tuple[str, int] | None:
+    """Where ``text`` holds an unpaired surrogate (not valid Unicode): (message, 1-based line), or None.
+
+    A model's JSON reply can carry the escape of a lone surrogate (U+D800); such an artifact can be
+    neither saved nor shown, and the parsers that work on UTF-8 would raise instead of answering.
+    """
+    match = _SURROGATE_RE.search(text)
+    if match is None:
+        return None
+    line = text.count("\n", 0, match.start()) + 1
+    return (
+        f"{what} contains an unpaired surrogate (U+{ord(match[0]):04X}) at line {line}: not valid Unicode",
+        line,
+    )
 
 
 def clean(text: str) -> str:

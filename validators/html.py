@@ -9,7 +9,7 @@ from xml.etree.ElementTree import Element
 import html5lib
 
 from config.vocabulary import HTML_KINDS
-from validators.extract import extract_artifact
+from validators.extract import encoding_error, extract_artifact
 from validators.verdict import Verdict
 
 # Elements whose end tag HTML lets authors omit: left open, or closed once too often, they are harmless.
@@ -20,6 +20,17 @@ OPTIONAL_END = frozenset(
         "br", "hr", "img", "input", "meta", "link",
     }
 )  # fmt: skip
+
+VOID_ELEMENTS = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+)
+# Browsers stop nesting past this depth (Blink's parser limit) and flatten the rest; html5lib's
+# scope checks grow with the depth, so degenerate input ("<div>" * 20_000 took 20 s) is refused
+# before it is parsed.
+MAX_DEPTH = 512
+# A start or end tag, a comment, or an element whose content is text (skipped whole).
+_TAG_RE = re.compile(r"<(?:(?P<end>/?)(?P<name>[a-zA-Z][^\s/>]*)|(?P<comment>!--))")
+_RAW_TEXT = frozenset({"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes"})
 
 HTML_LANGUAGES = ("html", "htm")
 # Without a fence, the artifact starts at the first line beginning with a tag.
@@ -63,22 +74,67 @@ def _fatal(code: str, data: dict[str, str] | None, line: int) -> str | None:
     return None
 
 
-def _parse(artifact: str) -> tuple[Element, str | None]:
+# A problem found in the markup, and its 1-based line when known.
+_Problem = tuple[str, int | None]
+
+
+def _nesting_problem(artifact: str) -> _Problem | None:
+    """Elements nested deeper than MAX_DEPTH, counted cheaply from the tags (one linear scan).
+
+    Elements whose end tag may be omitted, void and self-closed ones are not counted: the
+    estimate errs low, so markup a browser keeps as written is not refused.
+    """
+    lowered = artifact.lower()
+    depth = 0
+    position = 0
+    while (match := _TAG_RE.search(artifact, position)) is not None:
+        position = match.end()
+        if match["comment"]:
+            end = artifact.find("-->", position)
+            position = len(artifact) if end < 0 else end + 3
+            continue
+        close = artifact.find(">", position)
+        if close < 0:
+            break  # the rest is inside one unterminated tag
+        position = close + 1
+        name = match["name"].lower()
+        if name in OPTIONAL_END or name in VOID_ELEMENTS or artifact[close - 1] == "/":
+            continue  # not nesting; an HTML <div/> does stay open, so skipping it errs low
+        if match["end"]:
+            depth = max(0, depth - 1)
+            continue
+        if name in _RAW_TEXT:
+            end = lowered.find(f"</{name}", position)
+            position = len(artifact) if end < 0 else end
+            continue
+        depth += 1
+        if depth > MAX_DEPTH:
+            line = artifact.count("\n", 0, match.start()) + 1
+            return (
+                f"elements nested more than {MAX_DEPTH} deep at line {line}: browsers flatten "
+                "markup this deep (is the output repeating itself?)",
+                line,
+            )
+    return None
+
+
+def _parse(artifact: str) -> tuple[Element, _Problem | None]:
     """Parse as a browser would; return the tree and the first structural problem."""
     parser = html5lib.HTMLParser(namespaceHTMLElements=False)
     document = parser.parse(artifact)
     for (line, _column), code, data in parser.errors:
         problem = _fatal(code, data, line)
         if problem is not None:
-            return document, problem
+            return document, (problem, line)
     unclosed = [e.name for e in parser.tree.openElements if e.name not in OPTIONAL_END]
     if unclosed:
         name = unclosed[0]
-        opened = [
-            n for n, text in enumerate(artifact.splitlines(), 1) if re.search(rf"<{name}\b", text, re.I)
-        ]
+        # The tag name is the author's text ("<a(>" opens an "a(" element): escaped, not a pattern.
+        opened_re = re.compile(rf"<{re.escape(name)}(?![\w-])", re.IGNORECASE)
+        opened = [n for n, text in enumerate(artifact.splitlines(), 1) if opened_re.search(text)]
         where = f" opened at line {opened[0]}" if len(opened) == 1 else ""
-        return document, f"tag <{name}>{where} is never closed (output truncated?)"
+        line = opened[0] if len(opened) == 1 else None
+        return document, (f"tag <{name}>{where} is never closed (output truncated?)", line)
     return document, None
 
 
@@ -96,8 +152,12 @@ def _document_error(artifact: str, document: Element) -> str | None:
 
 
 def _library_words(src: str) -> set[str]:
-    url = urlsplit(src.strip() if "://" in src else "https:" + src.strip())
-    words = re.split(r"[^a-z]+", f"{url.hostname or ''} {url.path}".lower())
+    try:
+        url = urlsplit(src.strip() if "://" in src else "https:" + src.strip())
+        hostname = url.hostname or ""
+    except ValueError:  # e.g. "//[bad": an unbalanced IPv6 bracket; the words are still there
+        return {w for w in re.split(r"[^a-z]+", src.lower()) if len(w) >= 3 and w not in _GENERIC_URL_WORDS}
+    words = re.split(r"[^a-z]+", f"{hostname} {url.path}".lower())
     return {w for w in words if len(w) >= 3 and w not in _GENERIC_URL_WORDS}
 
 
@@ -111,16 +171,17 @@ def _asked_for(src: str, request: str | None) -> bool:
     return any(a.startswith(w) or w.startswith(a) for w in _library_words(src) if len(w) >= 4 for a in asked)
 
 
-def _script_error(artifact: str, document: Element, request: str | None) -> str | None:
+def _script_error(artifact: str, document: Element, request: str | None) -> _Problem | None:
     for script in document.iter("script"):
         src = script.get("src") or ""
         if _OFF_SITE_RE.match(src) and not _asked_for(src, request):
             line = next((n for n, text in enumerate(artifact.splitlines(), 1) if src in text), None)
             where = f" at line {line}" if line else ""
-            return (
+            message = (
                 f"external script {src}{where}: the request did not ask for off-site scripts; "
                 "inline the code or leave it out"
             )
+            return message, line
     return None
 
 
@@ -138,14 +199,22 @@ def check_html(text: str, *, expect_kind: str | None = None, request: str | None
     artifact = extract_artifact(text, HTML_LANGUAGES, _START_RE)
     if not artifact:
         return Verdict.fail("", "empty output; expected HTML")
+    unencodable = encoding_error(artifact)
+    if unencodable is not None:
+        return Verdict.fail(artifact, unencodable[0], line=unencodable[1])
+    too_deep = _nesting_problem(artifact)
+    if too_deep is not None:
+        return Verdict.fail(artifact, too_deep[0], line=too_deep[1])
     document, problem = _parse(artifact)
     explicit = re.search(r"<(?:!doctype|html|head|body)[\s>]", artifact, re.IGNORECASE)
     if not explicit and not any(element.tag not in ("html", "head", "body") for element in document.iter()):
         return Verdict.fail(artifact, "no HTML element found; expected HTML markup")
     problem = problem or _script_error(artifact, document, request)
     if problem is None and expect_kind == "document":
-        problem = _document_error(artifact, document)
+        missing = _document_error(artifact, document)
+        problem = None if missing is None else (missing, None)
     if problem is not None:
-        line = re.search(r"at line (\d+)", problem)
-        return Verdict.fail(artifact, problem, line=int(line[1]) if line else None)
+        # The line travels with the problem: read back from the message, it could come from
+        # the author's own text (a script src containing "at line 9").
+        return Verdict.fail(artifact, problem[0], line=problem[1])
     return Verdict.ok(artifact)

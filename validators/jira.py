@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-from validators.extract import extract_artifact
+from validators.extract import encoding_error, extract_artifact
 from validators.verdict import Verdict
 
 NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -129,10 +129,17 @@ def check_jira(text: str) -> Verdict:
     artifact = extract_artifact(text, JIRA_LANGUAGES, _START_RE)
     if not artifact:
         return Verdict.fail("", "empty output; expected a JSON list of JIRA tasks")
+    unencodable = encoding_error(artifact)
+    if unencodable is not None:
+        return Verdict.fail(artifact, unencodable[0], line=unencodable[1])
     try:
         data = json.loads(artifact)
     except json.JSONDecodeError as exc:
         return Verdict.fail(artifact, _json_error(artifact, exc))
+    except ValueError as exc:  # an integer of over 4300 digits
+        return Verdict.fail(artifact, f"invalid JSON: {exc}")
+    except RecursionError:
+        return Verdict.fail(artifact, "invalid JSON: it is nested too deeply to parse")
     items = _task_items(data)
     if isinstance(items, str):
         return Verdict.fail(artifact, items)

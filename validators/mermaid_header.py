@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from config.vocabulary import MERMAID_KIND_ALIASES
-from validators.extract import clean, extract_artifact, is_fence_line
+from validators.extract import clean, encoding_error, extract_artifact, is_fence_line
 from validators.verdict import Verdict
 
 # Header keyword -> diagram kind (mermaid 11.17.2's detectors). Longer keywords come first so that
@@ -179,6 +179,37 @@ def _skip_preamble(lines: list[str]) -> tuple[int, str | None]:
     return index, None
 
 
+# Header keywords that are also plain words or identifiers ("pie = 3.14", "block:", "timeline"):
+# in text that may be code, they mark a diagram only alone on their line ("pie title ..." too).
+_WORD_KEYWORDS = frozenset(k for k in DIAGRAM_KINDS if k.isalpha() and k.islower())
+# What follows an identifier in code, never a diagram header: an assignment, a call, an operator.
+_CODE_AFTER_RE = re.compile(r"[-+*/%<>!&|^.(\[=:,]")
+
+
+def plain_diagram_kind(text: str) -> str | None:
+    """The diagram kind when ``text`` is plainly a Mermaid diagram, else None.
+
+    Plainly: after any front-matter and ``%%`` lines, the first line is an unambiguous header
+    ("erDiagram", "flowchart TD", "sequenceDiagram", "pie title Pets"). For telling a diagram
+    from code, so it errs towards None: "pie = 3.14" or "erDiagram = load()" is code.
+    """
+    lines = text.splitlines()
+    index, error = _skip_preamble(lines)
+    if error is not None or index >= len(lines):
+        return None
+    line = lines[index].strip()
+    match = HEADER_RE.match(line)
+    if match is None:
+        return None
+    keyword = match["flow"] or match["kw"]
+    rest = line[match.end() :].strip()
+    if match["flow"] is not None or not rest:
+        return DIAGRAM_KINDS[keyword]  # the flowchart header pattern already ends the line
+    if keyword in _WORD_KEYWORDS:
+        return DIAGRAM_KINDS[keyword] if keyword == "pie" and rest.startswith(("title", "showData")) else None
+    return None if _CODE_AFTER_RE.match(rest) else DIAGRAM_KINDS[keyword]
+
+
 def header_check(artifact: str) -> tuple[str | None, str | None, int | None]:
     """Find the diagram header: (kind, error explaining a missing or misplaced header, line index)."""
     lines = artifact.splitlines()
@@ -200,7 +231,10 @@ def header_check(artifact: str) -> tuple[str | None, str | None, int | None]:
 
 
 def body_error(artifact: str, header_index: int | None) -> str | None:
-    """Our rules beyond the grammar: no code fence line anywhere, and a body after the header."""
+    """Our rules beyond the grammar: valid Unicode, no code fence line anywhere, a body after the header."""
+    unencodable = encoding_error(artifact, "the diagram")
+    if unencodable is not None:
+        return unencodable[0]
     lines = artifact.splitlines()
     for number, line in enumerate(lines, start=1):
         if is_fence_line(line):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import functools
 import json
+import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +20,8 @@ import tree_sitter_rust
 import tree_sitter_typescript
 import yaml
 
+from validators.extract import encoding_error
+
 # Grammar capsules of the tree-sitter packages installed with modelyard.
 _GRAMMARS: dict[str, Callable[[], Any]] = {
     "javascript": tree_sitter_javascript.language,
@@ -29,6 +33,10 @@ _GRAMMARS: dict[str, Callable[[], Any]] = {
     "bash": tree_sitter_bash.language,
 }
 PARSED_LANGUAGES = frozenset({"python", "json", "yaml", *_GRAMMARS})
+# How long one tree-sitter parse may take. Error recovery is quadratic on some degenerate input
+# ("<div>" * 20_000 as Bash took 15 s), and a check runs on the event loop.
+TREE_SITTER_SECONDS = 2.0
+_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -51,32 +59,66 @@ class SyntaxProblem:
 def python_error(source: str) -> SyntaxProblem | None:
     """Python's own verdict: None, or "SyntaxError at line N: message"."""
     try:
-        ast.parse(source)
+        # Compile-time warnings (an invalid escape such as "\d") are not syntax errors: silenced,
+        # they neither reach stderr on every check nor turn into errors where warnings are errors.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(source)
     except SyntaxError as exc:
+        if not exc.lineno:  # e.g. "source code string cannot contain null bytes"
+            return SyntaxProblem(f"SyntaxError: {exc.msg}", None, None)
         return SyntaxProblem.at(f"SyntaxError at line {exc.lineno}: {exc.msg}", source, exc.lineno)
-    except ValueError as exc:  # e.g. "source code string cannot contain null bytes"
+    except ValueError as exc:  # e.g. a lone surrogate, which the parser cannot encode
         return SyntaxProblem(f"invalid Python source: {exc}", None, None)
+    except (MemoryError, RecursionError):
+        # CPython's parser runs out of stack on deeply nested input ("-" * 100_000 + "1") and
+        # says so with MemoryError; the code is unusable either way.
+        return SyntaxProblem("Python cannot parse this: it is nested too deeply", None, None)
+    return None
+
+
+def json_problem(source: str) -> tuple[str, int | None] | None:
+    """What ``json.loads`` finds wrong with ``source``, and the line, or None for valid JSON.
+
+    Besides JSONDecodeError, json raises ValueError for an integer of over 4300 digits and
+    RecursionError for deep nesting: both are answers about the text, not crashes.
+    """
+    try:
+        json.loads(source)
+    except json.JSONDecodeError as exc:
+        return f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", exc.lineno
+    except ValueError as exc:
+        return f"invalid JSON: {exc}", None
+    except RecursionError:
+        return "invalid JSON: it is nested too deeply to parse", None
     return None
 
 
 def _json_error(source: str) -> SyntaxProblem | None:
-    try:
-        json.loads(source)
-    except json.JSONDecodeError as exc:
-        message = f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        return SyntaxProblem.at(message, source, exc.lineno)
-    return None
+    problem = json_problem(source)
+    return None if problem is None else SyntaxProblem.at(problem[0], source, problem[1])
 
 
 def _yaml_error(source: str) -> SyntaxProblem | None:
     try:
-        yaml.safe_load(source)
+        # compose, not load: a syntax check must accept any tag (CloudFormation's !Ref, ...)
+        # that safe_load has no constructor for; several "---" documents are fine too.
+        documents = list(yaml.compose_all(source, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
+        mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        return SyntaxProblem.at(f"invalid YAML at line {line}: {exc.problem}", source, line)
+        where = f" at line {line}" if line is not None else ""
+        return SyntaxProblem.at(
+            f"invalid YAML{where}: {exc.problem or exc.context or 'cannot parse'}", source, line
+        )
     except yaml.YAMLError as exc:
         return SyntaxProblem(f"invalid YAML: {exc}", None, None)
+    except RecursionError:
+        return SyntaxProblem("invalid YAML: it is nested too deeply to parse", None, None)
+    # Almost any prose is a valid YAML scalar ("I cannot help with that."): YAML that holds no
+    # mapping or list is not the data or config a YAML request asks for.
+    if not any(isinstance(node, yaml.CollectionNode) for node in documents):
+        return SyntaxProblem("expected YAML with a mapping or a list, got only plain text", None, None)
     return None
 
 
@@ -85,16 +127,44 @@ def _parser(language: str) -> tree_sitter.Parser:
     return tree_sitter.Parser(tree_sitter.Language(_GRAMMARS[language]()))
 
 
-def _problems(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
-    if node.is_error or node.is_missing:
-        yield node
-    if node.has_error:
-        for child in node.children:
-            yield from _problems(child)
+def _problems(root: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
+    """The error and missing nodes under ``root``, in document (pre-)order.
+
+    An explicit stack, not recursion: "<b>" * 5000 as Go is a tree thousands of levels deep,
+    and recursing into it raised RecursionError.
+    """
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            yield node
+        if node.has_error:
+            stack.extend(reversed(node.children))
+
+
+def _parse_tree(language: str, source: str) -> tree_sitter.Tree | None:
+    """The syntax tree, or None when the parse ran out of time."""
+    parser = _parser(language)
+    data = source.encode()  # syntax_error ruled out lone surrogates
+    deadline = time.monotonic() + TREE_SITTER_SECONDS
+    try:
+        # Only a parse that reads through a callback can be cancelled from the progress callback.
+        return parser.parse(
+            lambda offset, _point: data[offset : offset + _CHUNK],
+            progress_callback=lambda *_: time.monotonic() > deadline,
+        )
+    except ValueError:  # "Parsing failed": cancelled
+        parser.reset()  # otherwise the next parse resumes this one
+        return None
 
 
 def _tree_sitter_error(language: str, source: str) -> SyntaxProblem | None:
-    tree = _parser(language).parse(source.encode())
+    tree = _parse_tree(language, source)
+    if tree is None:
+        message = (
+            f"the {language} parser gave up after {TREE_SITTER_SECONDS:g} s; the code could not be checked"
+        )
+        return SyntaxProblem(message, None, None)
     if not tree.root_node.has_error:
         return None
     # The earliest problem; among problems starting there, the innermost (it names the token).
@@ -112,6 +182,10 @@ def _tree_sitter_error(language: str, source: str) -> SyntaxProblem | None:
 
 def syntax_error(language: str, source: str) -> SyntaxProblem | None:
     """The first syntax error of ``source`` in ``language`` (one of PARSED_LANGUAGES), or None."""
+    unencodable = encoding_error(source, "the code")
+    if unencodable is not None:
+        # Not quoting the line: it would carry the unencodable character into every display.
+        return SyntaxProblem(unencodable[0], unencodable[1], None)
     if language == "python":
         return python_error(source)
     if language == "json":
