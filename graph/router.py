@@ -13,6 +13,7 @@ from typing import Any, cast
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from config.loader import load_config
+from config.redaction import redact
 from config.schema import AppConfig, UnknownTaskError
 from graph.builder import Graph, compile_graph
 from graph.checkpoint import BUSY_TIMEOUT_S, close_checkpointer, open_checkpointer
@@ -23,7 +24,6 @@ from nodes.state import RequestIn
 from services import Context, Services, install, uninstall
 from usage.errors import UsageStoreError
 from usage.row import UsageRow
-from usage.store import scrub
 
 log = logging.getLogger(__name__)
 __all__ = ["BadPromptError", "Event", "ModelRouter", "UnknownTaskError"]
@@ -180,7 +180,7 @@ class ModelRouter:
         yield ModelResponse.from_dict(response)
 
     def _unsaved(self, response: ModelResponse, exc: Exception, thread_id: str) -> ModelResponse:
-        why = scrub(f"{type(exc).__name__}: {exc}", self._secrets)
+        why = redact(f"{type(exc).__name__}: {exc}", self._secrets)
         log.warning("thread %s was not saved: %s", thread_id, why)
         warning = (
             f"This conversation (thread {thread_id}) was not saved: {why}. The answer is complete, "
@@ -190,13 +190,13 @@ class ModelRouter:
 
     def _traceback(self, exc: Exception) -> str:
         # Rendered and scrubbed here: an exception's text may quote a key.
-        return scrub("".join(traceback.format_exception(exc)).rstrip(), self._secrets)
+        return redact("".join(traceback.format_exception(exc)).rstrip(), self._secrets)
 
     async def _record_crash(
         self, exc: Exception, request: RequestIn, thread_id: str, started: float, classified: dict[str, Any]
     ) -> ModelResponse:
         task = str(classified.get("task") or request.get("task_type") or "")
-        message = scrub(f"{type(exc).__name__}: {exc}", self._secrets)
+        message = redact(f"{type(exc).__name__}: {exc}", self._secrets)
         response = ModelResponse(
             content="",
             model_used=str(classified.get("model") or (self.config.route(task).model if task else "")),

@@ -113,6 +113,7 @@ def _replied(state: State, reply: CloudReply, attempts: list[Attempt]) -> dict[s
         "reply_source": "cloud",
         "reply_provider": reply.provider,
         "reply_model": reply.model,
+        "reply_truncated": False,  # a cut local reply must not make the cloud's look cut too
         "first_token_s": reply.first_token_s,
         **_add_tokens(state, "input_tokens", reply.input_tokens),
         **_add_tokens(state, "output_tokens", reply.output_tokens),

@@ -61,6 +61,7 @@ class CloudModels:
     def __init__(self, config: AppConfig) -> None:
         self._config = config
         self._models: dict[CloudProviderName, BaseChatModel] = {}
+        self._building = asyncio.Lock()
         self._secrets = config.secrets.secret_values()
 
     def available(self) -> tuple[CloudProviderName, ...]:
@@ -96,7 +97,7 @@ class CloudModels:
         method); the raw JSON text is the reply (we validate it ourselves) and reaches `on_token`
         in one piece.
         """
-        model = self._chat_model(provider)
+        model = await self._chat_model(provider)
         chat = [_MESSAGE_TYPES[m["role"]](m["content"]) for m in messages]
         fallback = self._config.fallback
         started = time.perf_counter()
@@ -186,9 +187,13 @@ class CloudModels:
                 genai_client.close()
         self._models.clear()
 
-    def _chat_model(self, provider: CloudProviderName) -> BaseChatModel:
+    async def _chat_model(self, provider: CloudProviderName) -> BaseChatModel:
+        # The first build imports the SDK (~1-2 s): in a worker thread, or every other request on
+        # the event loop would stall that long and miss its first-token limit.
         if provider not in self._models:
-            self._models[provider] = self._build(provider)
+            async with self._building:
+                if provider not in self._models:
+                    self._models[provider] = await asyncio.to_thread(self._build, provider)
         return self._models[provider]
 
     def _build(self, provider: CloudProviderName) -> BaseChatModel:

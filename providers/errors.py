@@ -13,8 +13,7 @@ in state, stats, UI and logs is one of `FALLBACK_REASONS`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
+from config.redaction import redact
 from config.vocabulary import FALLBACK_REASONS, FallbackReason
 
 __all__ = ["FALLBACK_REASONS", "REASON_TEXT", "FallbackReason", "ProviderError", "redact"]
@@ -40,12 +39,3 @@ class ProviderError(Exception):
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Remove every secret (and its longer prefixes an SDK may echo) from `text`."""
-    for secret in secrets:
-        if len(secret) >= 8:
-            text = text.replace(secret, "[redacted]")
-            text = text.replace(secret[: len(secret) // 2], "[redacted]")
-    return text

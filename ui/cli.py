@@ -123,6 +123,11 @@ async def _ask(config: AppConfig, args: argparse.Namespace) -> int:
         print(json.dumps(response.to_dict(), indent=2))
     elif response.content:
         print(response.content)
+    if response.content and not response.checked:
+        # Nothing could check it (no parser for its language): delivered, and said so, not failed.
+        if not args.quiet:
+            print(f"! {response.error_message}", file=sys.stderr)
+        return EXIT_OK
     return EXIT_OK if response.ok else EXIT_NO_ARTIFACT
 
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from providers.errors import redact
+from config.redaction import redact
 
 _installed: tuple[str, ...] = ()
 

@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from config.redaction import MIN_SECRET_CHARS, redact
 from usage.errors import UsageStoreError
 from usage.migrations import MIGRATIONS, REQUESTS_TABLE, Migration, apply_migrations
 from usage.row import UsageRow
 
 DB_FILENAME = "usage.db"
-_MIN_SECRET = 8  # shorter strings are not keys, and would scrub ordinary words
 
 # Each request counts twice: for the local model tried, by its own outcome, and for the cloud
 # model that produced the delivered answer, if one did. A local model's "fallbacks" are its
@@ -144,7 +144,7 @@ class UsageStore:
         self.path = path
         # Every free-text column is scrubbed here, in one place: a crash message or a validator's
         # error may quote a key (an SDK echoing it, a traceback line), and rows outlive logs.
-        self._secrets = tuple(s for s in secrets if len(s) >= _MIN_SECRET)
+        self._secrets = tuple(s for s in secrets if len(s) >= MIN_SECRET_CHARS)
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -220,7 +220,7 @@ class UsageStore:
         for name in _SCRUBBED:
             text = values[name]
             if isinstance(text, str) and self._secrets:
-                values[name] = scrub(text, self._secrets)
+                values[name] = redact(text, self._secrets)
         return values
 
     def dashboard(self) -> list[ModelStats]:
@@ -262,17 +262,6 @@ class UsageStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Replace each secret, and the half of it an SDK may echo, with "[redacted]".
-
-    The same rule as ``providers.errors.redact``; usage depends only on config, not on providers.
-    """
-    for secret in secrets:
-        if len(secret) >= _MIN_SECRET:
-            text = text.replace(secret, "[redacted]").replace(secret[: len(secret) // 2], "[redacted]")
-    return text
 
 
 def _open_error(path: Path, exc: sqlite3.Error) -> UsageStoreError:

@@ -63,9 +63,7 @@ class Verdict:
 
     def truncated(self, limit_note: str) -> Verdict:
         """The verdict on a reply the model stopped at its length limit: never valid, as it may be cut."""
-        error = (
-            f"the reply was cut off at the model's length limit ({limit_note}); the artifact may be incomplete"
-        )
+        error = f"the reply was cut off at the model's length limit ({limit_note}); it may be incomplete"
         if not self.valid and self.error:
             error = f"{error}; also: {self.error}"
         return replace(self, valid=False, error=error)

@@ -253,6 +253,7 @@ def test_a_refused_prompt_gets_a_reply_and_no_key_reaches_the_history(chat: Page
     send(chat, "ERD " + "x" * 100_000)  # over routing.max_prompt_bytes: refused, never sent
     expect(chat.get_by_text(re.compile(r"over the limit of 100,000 bytes"))).to_be_visible()
     assert [r for r in app.ollama.requests if r.path == "/api/chat"] == []
+    chat.wait_for_url(re.compile(r"/thread/"))  # the first message re-renders the page: type after it
 
     # The cloud echoes the key in its error, as OpenAI does; the chat must show neither half of it.
     app.cloud.configure(status_error=(401, f"Incorrect API key provided: {OPENAI_KEY}"))
