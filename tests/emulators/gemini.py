@@ -23,18 +23,17 @@ a wrong key is ``400 INVALID_ARGUMENT`` with ``ErrorInfo.reason = API_KEY_INVALI
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import re
-import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 from ._ollama_defaults import MERMAID_REPLY
-from ._server import Exchange, HTTPEmulator
+from ._scripted import ScriptedEmulator, coerce_fields, serve_main
+from ._server import Exchange
 from ._text import count_tokens, split_tokens
 
 __all__ = [
@@ -118,21 +117,13 @@ class GeminiConfig:
     models: list[str] = field(default_factory=lambda: ["gemini-2.5-flash", "gemini-2.5-pro"])
 
 
-_CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(GeminiConfig))
-
-
 def _coerce(fields: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(fields) - _CONFIG_FIELDS
-    if unknown:
-        raise ValueError(f"unknown GeminiConfig fields: {sorted(unknown)}")
+    coerce_fields(GeminiConfig, fields)
     if fields.get("status_error") is not None:
         status, message = fields["status_error"]  # JSON sends [status, message]
         fields["status_error"] = (int(status), None if message is None else str(message))
     if fields.get("bad_key_status", 400) not in (400, 401, 403):
         raise ValueError("bad_key_status must be 400, 401 or 403")
-    for name in ("replies", "models"):
-        if name in fields:
-            fields[name] = list(fields[name])  # never pop from the caller's list
     return fields
 
 
@@ -213,40 +204,16 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-class GeminiEmulator(HTTPEmulator):
+class GeminiEmulator(ScriptedEmulator[GeminiConfig, GeminiRequest]):
     label = "gemini emulator"
 
     def __init__(
         self, reply: str = MERMAID_REPLY, *, port: int = 0, host: str = "127.0.0.1", **fields: Any
     ) -> None:
-        super().__init__(port, host)
-        self._lock = threading.Lock()
-        self._config = GeminiConfig(reply=reply, **_coerce(fields))
-        self._initial = dataclasses.replace(self._config, replies=list(self._config.replies))
-        self._requests: list[GeminiRequest] = []
-        self._failures = 0
+        super().__init__(GeminiConfig(reply=reply, **_coerce(fields)), port, host)
 
-    @property
-    def config(self) -> GeminiConfig:
-        with self._lock:
-            return self._config
-
-    def configure(self, **fields: Any) -> None:
-        """Change behaviour; also restarts the fail_times count."""
-        with self._lock:
-            self._config = dataclasses.replace(self._config, **_coerce(fields))
-            self._failures = 0
-
-    def reset(self) -> None:
-        with self._lock:
-            self._config = dataclasses.replace(self._initial, replies=list(self._initial.replies))
-            self._requests.clear()
-            self._failures = 0
-
-    @property
-    def requests(self) -> list[GeminiRequest]:
-        with self._lock:
-            return list(self._requests)
+    def _coerce(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return _coerce(fields)
 
     def generations(self) -> list[GeminiRequest]:
         """The generateContent / streamGenerateContent requests, in order."""
@@ -493,16 +460,7 @@ def prompt_text(body: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve the Gemini emulator until killed.")
-    parser.add_argument("--port", type=int, default=8091)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--config", help="JSON file with GeminiConfig fields")
-    args = parser.parse_args(argv)
-    fields: dict[str, Any] = {}
-    if args.config:
-        with open(args.config, encoding="utf-8") as fh:
-            fields = json.load(fh)
-    GeminiEmulator(port=args.port, host=args.host, **fields).serve_until_killed()
+    serve_main(GeminiEmulator, "Gemini", 8091, argv)
 
 
 if __name__ == "__main__":

@@ -15,17 +15,16 @@ Faults: a wrong key (401 ``invalid_api_key``), any status with OpenAI's body
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ._ollama_defaults import MERMAID_REPLY
-from ._server import Exchange, HTTPEmulator, dump_json
+from ._scripted import ScriptedEmulator, coerce_fields, serve_main
+from ._server import Exchange, dump_json
 from ._text import count_tokens, split_tokens
 
 __all__ = ["OpenAIConfig", "OpenAIEmulator", "RecordedRequest", "main"]
@@ -60,19 +59,11 @@ class OpenAIConfig:
     models: list[str] = field(default_factory=lambda: ["gpt-4o-mini", "gpt-4o"])
 
 
-_CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(OpenAIConfig))
-
-
 def _coerce(fields: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(fields) - _CONFIG_FIELDS
-    if unknown:
-        raise ValueError(f"unknown OpenAIConfig fields: {sorted(unknown)}")
+    coerce_fields(OpenAIConfig, fields)
     if fields.get("status_error") is not None:
         status, message = fields["status_error"]  # JSON sends [status, message]
         fields["status_error"] = (int(status), str(message))
-    for name in ("replies", "models"):
-        if name in fields:
-            fields[name] = list(fields[name])  # never pop from the caller's list
     return fields
 
 
@@ -90,44 +81,20 @@ def error_body(status: int, message: str, param: str | None = None) -> dict[str,
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-class OpenAIEmulator(HTTPEmulator):
+class OpenAIEmulator(ScriptedEmulator[OpenAIConfig, RecordedRequest]):
     label = "openai emulator"
 
     def __init__(
         self, reply: str = MERMAID_REPLY, *, port: int = 0, host: str = "127.0.0.1", **fields: Any
     ) -> None:
-        super().__init__(port, host)
-        self._lock = threading.Lock()
-        self._config = OpenAIConfig(reply=reply, **_coerce(fields))
-        self._initial = dataclasses.replace(self._config, replies=list(self._config.replies))
-        self._requests: list[RecordedRequest] = []
-        self._failures = 0
+        super().__init__(OpenAIConfig(reply=reply, **_coerce(fields)), port, host)
 
     @property
     def url(self) -> str:
         return f"{self.base_url}/v1"
 
-    @property
-    def config(self) -> OpenAIConfig:
-        with self._lock:
-            return self._config
-
-    def configure(self, **fields: Any) -> None:
-        """Change behaviour; also restarts the fail_times count."""
-        with self._lock:
-            self._config = dataclasses.replace(self._config, **_coerce(fields))
-            self._failures = 0
-
-    def reset(self) -> None:
-        with self._lock:
-            self._config = dataclasses.replace(self._initial, replies=list(self._initial.replies))
-            self._requests.clear()
-            self._failures = 0
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
+    def _coerce(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return _coerce(fields)
 
     # -- HTTP -----------------------------------------------------------------------
 
@@ -306,16 +273,7 @@ class OpenAIEmulator(HTTPEmulator):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve the OpenAI emulator until killed.")
-    parser.add_argument("--port", type=int, default=8090)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--config", help="JSON file with OpenAIConfig fields")
-    args = parser.parse_args(argv)
-    fields: dict[str, Any] = {}
-    if args.config:
-        with open(args.config, encoding="utf-8") as fh:
-            fields = json.load(fh)
-    OpenAIEmulator(port=args.port, host=args.host, **fields).serve_until_killed()
+    serve_main(OpenAIEmulator, "OpenAI", 8090, argv)
 
 
 if __name__ == "__main__":
