@@ -47,7 +47,10 @@ def _chainlit(root: Path, env: dict[str, str], port: int) -> subprocess.Popen[st
 
 @pytest.fixture
 def app_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != PASSWORD_ENV}
+    # CI=true would turn on `chainlit run --ci`, which plants a fake OPENAI_API_KEY.
+    env = {
+        k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k not in (PASSWORD_ENV, "CI")
+    }
     return env | {"MODELYARD_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
 
 

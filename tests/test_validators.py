@@ -911,3 +911,27 @@ def test_verdict_to_dict_and_invariants() -> None:
         Verdict(valid=True, artifact="x", error="nope")
     with pytest.raises(ValueError, match="unchecked"):
         Verdict(valid=True, artifact="x", checked=False)
+
+
+def test_tree_sitter_checks_from_several_threads_at_once() -> None:
+    """One shared tree-sitter Parser used by two threads at once crashed the whole process."""
+    import threading
+
+    from validators.code import check_code
+
+    failures: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        try:
+            for i in range(150):
+                source = ("if [ " if (i + seed) % 2 else "echo ok\n") * (50 + i)
+                check_code(source, language="bash")
+        except BaseException as exc:  # noqa: BLE001 - any failure must reach the assertion
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import functools
 import json
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -123,8 +124,23 @@ def _yaml_error(source: str) -> SyntaxProblem | None:
 
 
 @functools.cache
+def _language(language: str) -> tree_sitter.Language:
+    return tree_sitter.Language(_GRAMMARS[language]())
+
+
+_parsers = threading.local()
+
+
 def _parser(language: str) -> tree_sitter.Parser:
-    return tree_sitter.Parser(tree_sitter.Language(_GRAMMARS[language]()))
+    """The calling thread's parser for `language`.
+
+    A tree-sitter Parser used from two threads at once crashes the process (seen when a check in
+    a worker thread outlived its caller and the next check began).
+    """
+    mine: dict[str, tree_sitter.Parser] = _parsers.__dict__.setdefault("by_language", {})
+    if language not in mine:
+        mine[language] = tree_sitter.Parser(_language(language))
+    return mine[language]
 
 
 def _problems(root: tree_sitter.Node) -> Iterator[tree_sitter.Node]:

@@ -178,6 +178,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
             "PYTHONPATH": str(ROOT),
         }
         env.pop("CHAINLIT_AUTH_SECRET", None)
+        # `chainlit run` reads CI=true (set by CI) as --ci and replaces OPENAI_API_KEY with a fake.
+        env.pop("CI", None)
         cmd = [sys.executable, "-m", "chainlit", "run", str(ROOT / "ui" / "app.py"), "--headless"]
         cmd += ["--host", "127.0.0.1", "--port", str(port)]
         with log.open("wb") as out:
