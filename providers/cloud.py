@@ -216,15 +216,20 @@ class CloudModels:
                 max_retries=1,
                 **common,
             )
+        import openai
         from langchain_openai import ChatOpenAI
 
         # A local OpenAI-compatible server may need no key, but the SDK insists on one.
         key = secrets.openai_api_key.get_secret_value() if secrets.openai_api_key else "not-needed"
+        # Connection pools of our own: without them langchain-openai shares one cached pool per
+        # (base_url, timeout) across the process, and closing ours closed every other router's.
         return ChatOpenAI(
             api_key=key,
             base_url=secrets.openai_base_url,
             max_retries=0,  # retries are ours (see generate)
             stream_usage=True,
+            http_client=openai.DefaultHttpxClient(timeout=fallback.timeout),
+            http_async_client=openai.DefaultAsyncHttpxClient(timeout=fallback.timeout),
             **common,
         )
 

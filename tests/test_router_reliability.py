@@ -157,3 +157,13 @@ async def test_a_refused_prompt_writes_no_row_and_no_checkpoint(rig: Rig, prompt
         else state.values["response"]["valid"]
     )
     assert state.values["prompt"] == "ERD for a blog"
+
+
+async def test_closing_one_router_leaves_the_next_ones_cloud_client_working(rig: Rig) -> None:
+    """langchain-openai caches one connection pool per (base_url, timeout) for the whole process:
+    closing a router closed it under every later router with the same endpoint."""
+    config = rig.config(ollama_up=False)
+    first = await rig.ask(config, "ERD for a blog", thread="t-first")
+    second = await rig.ask(config, "ERD for a shop", thread="t-second")  # a new router, same endpoint
+    assert first.ok and first.is_fallback, first
+    assert second.ok and second.is_fallback, second
