@@ -87,6 +87,10 @@ class TaskRoute(_Strict):
     validator: ValidatorName
     expect_kind: str | None = None
     keywords: tuple[str, ...] = ()
+    examples: tuple[str, ...] = Field(
+        (),
+        description="example requests of this type: the semantic classifier learns the type from them",
+    )
 
     @model_validator(mode="after")
     def _kind_fits_validator(self) -> TaskRoute:
@@ -109,6 +113,43 @@ class RoutingConfig(_Strict):
     default_task: str
     tasks: dict[str, TaskRoute] = Field(min_length=1)
     max_prompt_bytes: int = Field(100_000, gt=0, description="longer prompts are refused, never cut")
+    classifier_model: str | None = Field(
+        None,
+        min_length=1,
+        description="a local model asked to classify when keywords and examples are unsure; "
+        "only while Ollama already has it loaded (never loaded just to classify)",
+    )
+    classifier_timeout: float = Field(
+        3.0, gt=0, le=30, description="seconds the classifier model may take before it is skipped"
+    )
+    keyword_min_confidence: float = Field(
+        0.7,
+        ge=0,
+        le=1,
+        description="keywords decide only at this confidence or above (0.95: one task matched; "
+        "0.6: two tasks matched as strongly)",
+    )
+    semantic_min_confidence: float = Field(
+        0.22,
+        ge=0,
+        le=1,
+        description="similarity to the examples decides a thread's first request at this confidence "
+        "or above (below it, the default task)",
+    )
+    semantic_min_confidence_in_thread: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="similarity to the examples overrides the thread's last task only at this "
+        "confidence or above (a follow-up rarely resembles any example)",
+    )
+    semantic_wait: float = Field(
+        2.0,
+        ge=0,
+        le=10,
+        description="seconds a request that needs the examples waits for the embedding model to finish "
+        "loading (only in a process's first seconds); then the layer is skipped",
+    )
 
     @model_validator(mode="after")
     def _default_is_a_task(self) -> RoutingConfig:

@@ -1,10 +1,11 @@
-"""classify_task: decide the task type (explicit > keywords > carried over > default)."""
+"""classify_task: the task type (understanding.classifier) and what the turn does (understanding.turns)."""
 
 from __future__ import annotations
 
 import logging
 import re
 import time
+from dataclasses import replace
 from typing import Any
 
 from langgraph.config import get_config
@@ -15,6 +16,9 @@ from nodes.events import emit_status
 from nodes.prompt_check import check_prompt
 from nodes.state import ClassifiedBy, State
 from services import Context, Services, services_for
+from understanding.classifier import CARRIED_OVER_CONFIDENCE
+from understanding.turns import DECIDED_LAYERS, TurnDecision, decide_with
+from understanding.types import Classification
 from usage.errors import UsageStoreError
 from usage.row import UsageRow
 
@@ -37,7 +41,7 @@ def keyword_scores(config: AppConfig, prompt: str) -> dict[str, int]:
 
 
 def classify(config: AppConfig, state: State) -> tuple[str, ClassifiedBy, float]:
-    """The task type for this request, how it was decided and how sure we are."""
+    """The keyword-only task type (the graph uses services' TaskClassifier; kept for its callers)."""
     explicit = state.get("task_type")
     if explicit and explicit in config.routing.tasks:
         return explicit, "explicit", 1.0
@@ -63,13 +67,41 @@ def cloud_policy(config: AppConfig, force_local: bool, available: tuple[str, ...
     return None
 
 
+async def understand(svc: Services, state: State) -> tuple[Classification, TurnDecision]:
+    """The request's classification and turn decision.
+
+    Both come from the classifier's fast layers; only a new request they are unsure of waits for
+    the full ladder (the embedding model still loading, a loaded local model asked): a revision
+    or a question takes its artifact's task, so a slower answer could not change it.
+    """
+    config = svc.config
+    explicit = state.get("task_type") or None
+    last_task = state.get("last_task")
+    artifacts = state.get("artifacts") or {}
+    prompt = state["prompt"]
+    classification = svc.classifier.classify_fast(prompt, explicit=explicit, last_task=last_task)
+    decision = decide_with(
+        config, classification, prompt, artifacts=artifacts, similarity=svc.classifier.similarity
+    )
+    if decision.kind == "new" and classification.layer not in DECIDED_LAYERS:
+        classification = await svc.classifier.classify(prompt, explicit=explicit, last_task=last_task)
+        decision = replace(decision, task=classification.task)
+    if decision.task != classification.task:
+        # The thread decided (a revision of the ERD after an HTML page), not the classifier.
+        classification = Classification(
+            decision.task, "carried_over", CARRIED_OVER_CONFIDENCE, classification.task
+        )
+    return classification, decision
+
+
 async def classify_task(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Resolve the task type, reset every per-request field, and open the request's usage row."""
+    """Resolve the task type and the turn, reset every per-request field, open the usage row."""
     svc = await services_for(runtime.context)
     config = svc.config
     # ModelRouter checked already; a Studio run reaches the graph directly (its error is fine there).
     check_prompt(state.get("prompt"), config.routing.max_prompt_bytes)
-    task, how, confidence = classify(config, state)
+    classification, decision = await understand(svc, state)
+    task, how, confidence = classification.task, classification.layer, classification.confidence
     force_local = state.get("force_local")
     force_local = config.fallback.force_local_default if force_local is None else bool(force_local)
     available = svc.cloud.available()
@@ -78,14 +110,17 @@ async def classify_task(state: State, runtime: Runtime[Context]) -> dict[str, An
     emit_status(
         runtime.stream_writer,
         "classify_task",
-        f"Task: {task} ({_how_text(how, state)}, confidence {confidence:.2f}) -> {route.model}",
+        f"Task: {task} ({_how_text(how, task, config)}, {confidence:.2f}) -> {route.model}",
         model=route.model,
     )
+    emit_status(runtime.stream_writer, "classify_task", turn_line(decision))
     started = time.time()
     return {
         "task": task,
         "classified_by": how,
         "confidence": confidence,
+        "turn": (state.get("turn") or 0) + 1,
+        "turn_decision": decision.to_dict(),
         "model": route.model,
         "model_status": "unknown",
         "force_local_effective": force_local,
@@ -148,10 +183,42 @@ async def _start_usage_row(svc: Services, task: str, model: str) -> int | None:
         return None
 
 
-def _how_text(how: ClassifiedBy, state: State) -> str:
+def turn_line(decision: TurnDecision) -> str:
+    """The turn's step line: "Revising the ERD from turn 1", "New request: code"."""
+    target = f"the {_label(decision.target_task)} from turn {decision.target_turn}"
+    if decision.kind == "revision":
+        return f"Revising {target}"
+    if decision.kind == "question":
+        return f"Question about {target} (answered in prose)"
+    if decision.reference:
+        return f"New request: {decision.task} (with {target} as reference)"
+    return f"New request: {decision.task}"
+
+
+# How a step line names an artifact ("the ERD from turn 1"); a task type not listed reads as itself.
+_LABELS = {
+    "erd": "ERD",
+    "html": "HTML page",
+    "jira": "JIRA tasks",
+    "tasks": "task breakdown",
+    "planning": "plan",
+    "documentation": "document",
+    "mermaid": "diagram",
+    "architecture": "architecture diagram",
+}
+
+
+def _label(task: str | None) -> str:
+    return _LABELS.get(task or "", task or "artifact")
+
+
+def _how_text(how: ClassifiedBy, task: str, config: AppConfig) -> str:
+    model = config.routing.classifier_model or "a local model"
     return {
         "explicit": "chosen explicitly",
         "keywords": "matched keywords",
-        "carried_over": f"continuing the thread's {state.get('last_task')} request",
-        "default": "no keyword matched; default task",
+        "semantic": "semantic match",
+        "model": f"{model}'s choice",
+        "carried_over": f"continuing the thread's {task} request",
+        "default": "nothing matched clearly; default task",
     }[how]

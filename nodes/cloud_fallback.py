@@ -10,7 +10,7 @@ from langgraph.types import StreamWriter
 from config.schema import CloudProviderName, TaskRoute
 from nodes.attempts import failed_attempt, reply_attempt
 from nodes.events import TokenStream, emit_status
-from nodes.messages import chat_messages
+from nodes.messages import chat_messages, is_question
 from nodes.state import Attempt, State
 from nodes.validate_output import cloud_repair_due
 from providers.cloud import CloudReply
@@ -65,7 +65,8 @@ async def _next_provider(
             model=name,
         )
         try:
-            reply = await _ask(svc, provider, chat_messages(state, route, repair=False), route, writer)
+            messages = chat_messages(state, route, repair=False)
+            reply = await _ask(svc, provider, messages, route, writer, prose=is_question(state))
         except ProviderError as exc:
             emit_status(writer, NODE, f"{provider} failed: {exc.message}", level="warning", model=name)
             attempts.append(failed_attempt("cloud", provider, name, exc))
@@ -83,9 +84,18 @@ async def _next_provider(
 
 
 async def _ask(
-    svc: Services, provider: str, messages: list[dict[str, str]], route: TaskRoute, writer: StreamWriter
+    svc: Services,
+    provider: str,
+    messages: list[dict[str, str]],
+    route: TaskRoute,
+    writer: StreamWriter,
+    *,
+    prose: bool = False,
 ) -> CloudReply:
-    """One cloud call, streamed to the user (JIRA tasks through the provider's structured output)."""
+    """One cloud call, streamed to the user (JIRA tasks through the provider's structured output).
+
+    `prose`: a question's answer, never held to an artifact's schema.
+    """
     svc.validators.prepare(route.validator)
     tokens = TokenStream(writer, "cloud")
     try:
@@ -93,7 +103,7 @@ async def _ask(
             _provider(provider),
             messages,
             on_token=tokens,
-            schema=svc.validators.response_schema(route.validator),
+            schema=None if prose else svc.validators.response_schema(route.validator),
         )
     finally:
         tokens.flush()

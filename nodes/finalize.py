@@ -10,8 +10,9 @@ from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from nodes.events import Level, emit_status
+from nodes.messages import is_question
 from nodes.response import ModelResponse
-from nodes.state import State
+from nodes.state import HISTORY_CHARS, HISTORY_TURNS, HistoryTurn, State
 from providers.errors import REASON_TEXT
 from services import Context, services_for
 from usage.errors import UsageStoreError
@@ -69,6 +70,7 @@ def build_response(state: State, thread_id: str | None) -> ModelResponse:
         attempts=len(state.get("attempts", [])),
         thread_id=thread_id,
         checked=checked,
+        prose=is_question(state),
     )
 
 
@@ -114,7 +116,10 @@ def usage_row(state: State, response: ModelResponse) -> UsageRow:
         generation_time_s=response.generation_time,
         input_tokens=state.get("input_tokens"),
         output_tokens=state.get("output_tokens"),
-        validation=None if validation is None else ("valid" if validation.get("valid") else "invalid"),
+        # A question's answer is prose that no validator checked: "valid" would claim a check.
+        validation=None
+        if validation is None or is_question(state)
+        else ("valid" if validation.get("valid") else "invalid"),
         validation_error=response.validation_error,
         attempts=response.attempts,
         error_message=response.error_message,
@@ -143,10 +148,48 @@ async def finalize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         # Inputs are per request: a later request on this thread must not inherit them.
         "task_type": None,
         "force_local": None,
+        **remember(state, response),
     }
-    if response.content:
-        update["last_artifact"] = response.content
     return update
+
+
+def remember(state: State, response: ModelResponse) -> dict[str, Any]:
+    """The thread's memory after this turn: its artifact under its task type, the turn in history.
+
+    Both stay bounded: one artifact per task type (replaced, never appended) and the last
+    HISTORY_TURNS turns, each shortened. A question's answer is history, not an artifact.
+    """
+    turn = state.get("turn") or 0
+    decision = state.get("turn_decision")
+    question = is_question(state)
+    update: dict[str, Any] = {}
+    if response.content and not question:
+        artifacts = dict(state.get("artifacts") or {})
+        artifacts[response.task_type] = {
+            "content": response.content,
+            "turn": turn,
+            "model": response.model_used,
+            "request": _shorten(state["prompt"]),
+        }
+        update |= {"artifacts": artifacts, "last_artifact": response.content}
+    if question:
+        answer: str | None = _shorten(response.content) if response.content else "[no answer was produced]"
+    else:
+        answer = None if response.content else "[no artifact was produced]"
+    entry: HistoryTurn = {
+        "turn": turn,
+        "prompt": _shorten(state["prompt"]),
+        "kind": decision["kind"] if decision else "new",
+        "task": response.task_type,
+        "answer": answer,
+    }
+    update["history"] = [*(state.get("history") or []), entry][-HISTORY_TURNS:]
+    return update
+
+
+def _shorten(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= HISTORY_CHARS else text[: HISTORY_CHARS - 1] + "\u2026"
 
 
 def final_line(response: ModelResponse) -> str:

@@ -8,7 +8,7 @@ from langgraph.runtime import Runtime
 
 from nodes.attempts import failed_attempt, reply_attempt
 from nodes.events import TokenStream, emit_status
-from nodes.messages import chat_messages
+from nodes.messages import chat_messages, is_question
 from nodes.state import State
 from providers.errors import REASON_TEXT, ProviderError
 from services import Context, services_for
@@ -36,7 +36,8 @@ async def local_generate(state: State, runtime: Runtime[Context]) -> dict[str, A
             model,
             chat_messages(state, route, repair=repair),
             on_token=tokens,
-            response_format=svc.validators.response_schema(route.validator),
+            # A question is answered in prose: JIRA's JSON schema would force tasks instead.
+            response_format=None if is_question(state) else svc.validators.response_schema(route.validator),
         )
     except ProviderError as exc:
         tokens.flush()

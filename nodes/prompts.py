@@ -1,4 +1,4 @@
-"""Every prompt the models see, in one place: a system prompt per validator, revision and repair."""
+"""Every prompt the models see, in one place: system prompts, revision, reference, question, repair."""
 
 from __future__ import annotations
 
@@ -59,17 +59,55 @@ def system_prompt(route: TaskRoute) -> str:
 
 
 def _fenced(route: TaskRoute, body: str) -> str:
+    return _fence(FENCE_LANGUAGE[route.validator], body)
+
+
+def _fence(language: str, body: str) -> str:
     # A Markdown artifact may hold ``` blocks itself: a longer fence keeps them inside.
     ticks = "````" if "```" in body else "```"
-    return f"{ticks}{FENCE_LANGUAGE[route.validator]}\n{body}\n{ticks}"
+    return f"{ticks}{language}\n{body}\n{ticks}"
 
 
 def revision_prompt(route: TaskRoute, previous: str, request: str) -> str:
-    """A follow-up that revises the thread's last artifact."""
+    """A follow-up that revises one of the thread's artifacts (of `route`'s task type)."""
     return (
         f"Here is the current artifact:\n\n{_fenced(route, previous)}\n\n"
         f"Revise it as follows and reply with the whole revised artifact: {request}"
     )
+
+
+def reference_prompt(task: str, turn: int, material: str, request: str) -> str:
+    """A new request that refers to an earlier artifact ("break this page into tickets").
+
+    The earlier artifact is material to read, not the thing to produce: said in so many words,
+    since a small model shown an artifact tends to hand it back revised.
+    """
+    return (
+        f"Reference material (the {task} artifact from turn {turn} of this conversation; read it, "
+        f"do not revise or repeat it):\n\n{_fence('', material)}\n\n"
+        f"New request, answered with a new artifact of the kind asked for: {request}"
+    )
+
+
+QUESTION_SYSTEM_PROMPT = (
+    "You are a senior engineer answering a question about an artifact of this conversation. "
+    "Answer in a few short paragraphs of plain prose (Markdown allowed; quote only the lines you "
+    "discuss). Do not rewrite, revise or repeat the whole artifact."
+)
+
+
+def question_prompt(route: TaskRoute, task: str, turn: int, artifact: str, question: str) -> str:
+    """A question about one of the thread's artifacts, answered in prose."""
+    return f"The {task} artifact from turn {turn}:\n\n{_fenced(route, artifact)}\n\nQuestion: {question}"
+
+
+def history_note(task: str, turn: int) -> str:
+    """What an earlier artifact turn says in the conversation sent to a model.
+
+    The artifact itself is not repeated (it can be long, and the latest of each type is sent
+    whole when a turn revises or refers to it); a bracketed note keeps the turns alternating.
+    """
+    return f"[Turn {turn}: delivered the {task} artifact; not repeated here.]"
 
 
 _CHECKERS: dict[str, str] = {

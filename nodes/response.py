@@ -33,6 +33,8 @@ class ModelResponse:
     """Something the user should know that did not stop the request (the thread was not saved)."""
     checked: bool = True
     """False when no parser could check `content` (code in a language we cannot parse)."""
+    prose: bool = False
+    """True when `content` answers a question about an artifact: text, not an artifact (not validated)."""
 
     @property
     def ok(self) -> bool:

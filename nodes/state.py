@@ -14,9 +14,16 @@ from pydantic import ConfigDict
 from typing_extensions import TypedDict
 
 from providers.errors import FallbackReason
+from understanding.turns import ThreadArtifact, TurnKind
+from understanding.types import Layer
 
 Source = Literal["local", "cloud"]
-ClassifiedBy = Literal["explicit", "keywords", "carried_over", "default"]
+ClassifiedBy = Layer
+HISTORY_TURNS = 3
+"""Turns of the conversation a thread keeps (and sends to the model): enough for "it" and "that
+one" to resolve, small enough that a checkpoint stays flat and the context stays short."""
+HISTORY_CHARS = 400
+"""Characters kept of each turn's request and of a question's answer (about 100 tokens each)."""
 
 
 class RequestIn(TypedDict, total=False):
@@ -47,15 +54,45 @@ class Attempt(TypedDict):
     """False when no parser could check the reply (set by validate_output)."""
 
 
+class HistoryTurn(TypedDict):
+    """One earlier turn, shortened: what a follow-up needs to read naturally."""
+
+    turn: int
+    prompt: str
+    kind: TurnKind
+    task: str
+    answer: str | None
+    """A question's answer (shortened); an artifact is kept whole in `artifacts`, not here."""
+
+
+class TurnRecord(TypedDict):
+    """understanding.turns.TurnDecision as plain JSON."""
+
+    kind: TurnKind
+    task: str
+    target_task: str | None
+    target_turn: int | None
+    reference: bool
+    reason: str
+
+
 class State(RequestIn, total=False):
     """Everything the graph knows about a thread; per-request fields are reset by classify_task."""
 
     # Conversation, kept across requests of one thread: only what a later turn reads, so a
     # checkpoint stays the same size however long the thread runs.
     last_artifact: str | None
-    """The artifact delivered last in this thread, revised by follow-ups."""
+    """The artifact delivered last in this thread (kept for callers; turns read `artifacts`)."""
     last_task: str | None
     """The task type of the last request, carried over when a follow-up names none."""
+    artifacts: dict[str, ThreadArtifact]
+    """The latest artifact of each task type (one per type: bounded by the config's task types)."""
+    history: list[HistoryTurn]
+    """The last HISTORY_TURNS turns, each shortened to HISTORY_CHARS."""
+    turn: int
+    """This request's turn number in the thread (1 for the first)."""
+    turn_decision: TurnRecord | None
+    """New request, revision or question, and of which artifact (classify_task decides)."""
 
     # Classification and routing.
     task: str

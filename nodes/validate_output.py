@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Any, Literal, cast
 
 from langgraph.runtime import Runtime
+from langgraph.types import StreamWriter
 
 from config.schema import AppConfig
 from nodes.events import emit_status
+from nodes.messages import is_question
 from nodes.state import State
 from services import Context, services_for
 from validators import Verdict
@@ -89,6 +91,8 @@ async def validate_output(state: State, runtime: Runtime[Context]) -> dict[str, 
     svc = await services_for(runtime.context)
     route = svc.config.route(state["task"])
     writer = runtime.stream_writer
+    if is_question(state):
+        return _answer(state, writer)
     emit_status(writer, NODE, f"Validating {_LABELS[route.validator]}")
     verdict = await svc.validators.check(
         route.validator, state.get("reply") or "", expect_kind=route.expect_kind, request=state.get("prompt")
@@ -135,4 +139,28 @@ async def validate_output(state: State, runtime: Runtime[Context]) -> dict[str, 
         update["error"] = f"{state.get('reply_model')} produced an invalid artifact{after}"
     updated = cast(State, {**state, **update})
     emit_status(writer, NODE, _invalid_line(svc.config, updated, verdict, name), level="warning")
+    return update
+
+
+def _answer(state: State, writer: StreamWriter) -> dict[str, Any]:
+    """A question's reply is prose: delivered as text, never judged (or repaired) as an artifact.
+
+    An empty reply is the one failure: it is invalid, so the cloud may still answer.
+    """
+    text = (state.get("reply") or "").strip()
+    verdict = Verdict.ok(text) if text else Verdict.fail("", "empty answer")
+    if state.get("reply_truncated"):
+        emit_status(writer, NODE, "The answer was cut off at the model's length limit", level="warning")
+    emit_status(writer, NODE, "Answer in prose: nothing to validate" if text else "The answer was empty")
+    attempts = list(state.get("attempts", []))
+    if attempts:
+        attempts[-1] = {**attempts[-1], "valid": verdict.valid, "error": verdict.error}
+    update: dict[str, Any] = {"validation": verdict.to_dict(), "attempts": attempts, "artifact": text or None}
+    if text and state.get("reply_source") == "local":
+        update |= {"fallback_reason": None, "error": None}
+    elif not text and state.get("reply_source") == "local":
+        update |= {
+            "fallback_reason": "invalid_output",
+            "error": f"{state.get('reply_model')} gave an empty answer",
+        }
     return update

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from config.schema import AppConfig
 from providers.cloud import CloudModels
 from providers.ollama import OllamaClient
+from understanding.classifier import TaskClassifier
 from usage.store import UsageStore
 from validators import Validators
 
@@ -20,16 +21,20 @@ class Services:
     cloud: CloudModels
     validators: Validators
     usage: UsageStore
+    classifier: TaskClassifier
+    """The task-type classifier; its embedding model loads in a background thread from here on."""
 
     @classmethod
     def create(cls, config: AppConfig) -> Services:
         """Build every collaborator from `config` (no network I/O happens here)."""
+        ollama = OllamaClient(config.ollama)
         return cls(
             config=config,
-            ollama=OllamaClient(config.ollama),
+            ollama=ollama,
             cloud=CloudModels(config),
             validators=Validators(config.validation),
             usage=UsageStore.in_data_dir(config.data_dir, secrets=config.secrets.secret_values()),
+            classifier=TaskClassifier(config, ollama),
         )
 
     async def aclose(self) -> None:

@@ -10,7 +10,10 @@ import pytest
 from config import load_config
 from graph.edges import route_after_cloud, route_after_ensure, route_after_generate, route_after_validate
 from nodes.classify_task import classify, cloud_policy
+from nodes.classify_task import keyword_scores as node_keyword_scores
 from nodes.state import State
+from understanding import keyword_scores
+from understanding.keywords import keyword_guess
 
 
 @pytest.fixture
@@ -32,6 +35,26 @@ def config(tmp_path: Path) -> Any:
 )
 def test_keywords_pick_the_task(config: Any, prompt: str, task: str) -> None:
     assert classify(config, State(prompt=prompt))[:2] == (task, "keywords")
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Draw the ERD of a blog",
+        "entity relationship diagram for a shop",
+        "a flowchart of how the login function works",
+        "JIRA tickets and user stories for the backlog",
+        "hello there",
+    ],
+)
+def test_keyword_scores_moved_to_understanding_unchanged(config: Any, prompt: str) -> None:
+    assert keyword_scores(config, prompt) == node_keyword_scores(config, prompt)
+    best = classify(config, State(prompt=prompt))
+    guess = keyword_guess(config, prompt)
+    if guess is None:
+        assert best[1] == "default"
+    else:
+        assert (guess.task, guess.layer, guess.confidence) == best
 
 
 def test_explicit_wins_then_carry_over_then_default(config: Any) -> None:

@@ -117,7 +117,9 @@ class RunView:
         await self._drop_draft()
         line = self._final_line or response.error_message or "No artifact was produced."
         route = self._config.routing.tasks.get(response.task_type)
-        content = answer_markdown(response, route.validator if route else None, line)
+        # A question's answer is prose: shown as Markdown, not drawn as the artifact it is about.
+        validator = "documentation" if response.prose else (route.validator if route else None)
+        content = answer_markdown(response, validator, line)
         failed = outcome(response) == "failed"
         await cl_typed.send(cl.ErrorMessage(content=content) if failed else cl.Message(content=content))
 

@@ -41,6 +41,27 @@ HOSTILE_PAGE = """```html
 </html>
 ```"""
 README_SHOT = ROOT / "docs" / "erd-steps.png"
+BLOG_ERD = """```mermaid
+erDiagram
+    USER ||--o{ POST : writes
+    USER { int id PK }
+    POST { int id PK }
+```"""
+BLOG_ERD_WITH_TAGS = """```mermaid
+erDiagram
+    USER ||--o{ POST : writes
+    POST }o--o{ TAGS : "tagged with"
+    USER { int id PK }
+    POST { int id PK }
+    TAGS { int id PK }
+```"""
+SLUGIFY = """```python
+import re
+
+
+def slugify(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+```"""
 
 
 def test_the_offline_guard_catches_a_request_to_the_internet(browser: Browser, app: App) -> None:
@@ -267,3 +288,32 @@ def test_a_refused_prompt_gets_a_reply_and_no_key_reaches_the_history(chat: Page
         data = path.read_bytes()
         assert OPENAI_KEY.encode() not in data and half.encode() not in data, path
     assert half not in chat.content()
+
+
+def test_each_turn_decides_new_or_revision_and_goes_back_to_the_erd(chat: Page, app: App) -> None:
+    app.ollama.update_model(MERMAID, replies=[BLOG_ERD, BLOG_ERD_WITH_TAGS])
+    app.ollama.update_model(CODELLAMA, reply=SLUGIFY)
+    turns = [
+        ("ERD for a blog with users and posts", "New request: erd"),
+        ("Write a Python function that slugifies post titles", "New request: code"),
+        ("go back to the ERD and add a TAGS table", "Revising the ERD from turn 1"),
+    ]
+    for n, (text, decision) in enumerate(turns):
+        send(chat, text)
+        wait_done(chat)
+        # The classify_task step shows the task line, then the turn's decision.
+        decided = chat.locator("[data-step-type=tool]").filter(has_text=decision)
+        expect(decided).to_have_count(1)
+        expect(decided).to_contain_text(re.compile(r"Task: (erd|code) \("))
+        if n == 0:
+            chat.wait_for_url(re.compile(r"/thread/"))  # the first message re-renders the page
+
+    expect(answer(chat).locator(".modelyard-diagram svg")).to_contain_text("TAGS")
+    chats = [r.body for r in app.ollama.requests if r.path == "/api/chat"]
+    # Ollama names an untagged model ":latest" on the wire.
+    assert [c["model"].removesuffix(":latest") for c in chats] == [MERMAID, CODELLAMA, MERMAID]
+    code_turn, erd_turn = (c["messages"][-1]["content"] for c in chats[1:])
+    assert "USER ||--o{ POST" not in code_turn and "Revise it" not in code_turn
+    assert "USER ||--o{ POST" in erd_turn and "Revise it as follows" in erd_turn
+    assert "add a TAGS table" in erd_turn and "slugify" not in erd_turn
+    shot(chat, "turns-back-to-erd")

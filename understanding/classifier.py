@@ -1,0 +1,150 @@
+"""TaskClassifier: the task type of a request, from layers that each decide only when confident.
+
+1. explicit: the user chose (CLI --task, the chat's setting, a Studio input);
+2. keywords: the request names its artifact clearly ("ERD", "landing page");
+3. semantic: it resembles one task's example requests (`routing.tasks.<t>.examples`);
+4. model: a local model that Ollama already has loaded says so (async path only);
+5. carried_over: the thread's last task; then default: `routing.default_task`.
+
+The embedding model loads once, in a background thread started here. Until it is ready,
+`classify` waits at most `routing.semantic_wait` seconds (a request in a process's first
+moments, such as a one-shot CLI run, where a misroute costs far more than the wait) and
+`classify_fast` never waits: both skip the layer when the model is not there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import numpy as np
+
+from config.schema import AppConfig
+from providers.ollama import OllamaClient
+from understanding.embedding import BackgroundLoad, Embedder, load_wordllama
+from understanding.keywords import keyword_guess
+from understanding.model_layer import ask_model
+from understanding.semantic import SemanticIndex
+from understanding.types import Classification
+
+CARRIED_OVER_CONFIDENCE = 0.6  # a thread usually keeps to one kind of artifact
+DEFAULT_CONFIDENCE = 0.2  # nothing pointed anywhere
+
+
+class TaskClassifier:
+    """Built once per process (per config); every method is safe to call before the model loads."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        ollama: OllamaClient | None = None,
+        *,
+        loader: Callable[[], Embedder] = load_wordllama,
+    ) -> None:
+        self._config = config
+        self._ollama = ollama
+        self._index: SemanticIndex | None = None
+        self._load = BackgroundLoad(loader, self._prepare)
+
+    def _prepare(self, embedder: Embedder) -> None:
+        # Runs in the loader thread: embedding the examples is part of getting ready.
+        examples = {name: route.examples for name, route in self._config.routing.tasks.items()}
+        self._index = SemanticIndex(embedder, examples)
+
+    @property
+    def load_s(self) -> float | None:
+        """Seconds the embedding model took to load and embed the examples (None until ready)."""
+        return self._load.load_s
+
+    @property
+    def load_error(self) -> str | None:
+        """Why the embedding model did not load, if it failed (the semantic layer is then off)."""
+        return self._load.error
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the embedding model; True when it is ready."""
+        return self._load.wait(timeout)
+
+    def similarity(self, a: str, b: str) -> float:
+        """Cosine of the two texts' centred embeddings (-1..1); 0.0 while the model is not ready."""
+        index = self._ready_index()
+        if index is None:
+            return 0.0
+        return float(np.dot(index.vector(a), index.vector(b)))
+
+    def classify_fast(
+        self, prompt: str, *, explicit: str | None = None, last_task: str | None = None
+    ) -> Classification:
+        """Every layer but the model, without waiting for anything (evaluation, the turn logic)."""
+        decided, guesses = self._first_layers(prompt, explicit, last_task, self._ready_index())
+        return decided or self._fallback(last_task, guesses)
+
+    async def classify(
+        self,
+        prompt: str,
+        *,
+        explicit: str | None = None,
+        last_task: str | None = None,
+        skip_model: bool = False,
+    ) -> Classification:
+        """Every layer; the model layer only when the others are unsure and its model is loaded."""
+        index = self._ready_index()
+        decided, guesses = self._first_layers(prompt, explicit, last_task, index)
+        if decided is not None:
+            return decided
+        wait = self._config.routing.semantic_wait
+        if index is None and wait > 0 and await asyncio.to_thread(self._load.wait, wait):
+            decided, guesses = self._first_layers(prompt, explicit, last_task, self._ready_index())
+            if decided is not None:
+                return decided
+        if not skip_model and self._ollama is not None:
+            hint = guesses[0].task if guesses else None
+            answer = await ask_model(self._config, self._ollama, prompt, hint)
+            if answer is not None:
+                return answer
+        return self._fallback(last_task, guesses)
+
+    # -- layers -------------------------------------------------------------------------------
+
+    def _ready_index(self) -> SemanticIndex | None:
+        return self._index if self._load.ready else None
+
+    def _first_layers(
+        self, prompt: str, explicit: str | None, last_task: str | None, index: SemanticIndex | None
+    ) -> tuple[Classification | None, list[Classification]]:
+        """The decision of the explicit, keyword or semantic layer, else their unsure guesses.
+
+        The semantic layer needs more confidence to override a thread's last task than to
+        beat the default: a follow-up ("now add a tags table") resembles no example well,
+        while a first request that resembles one weakly is still more often right than the
+        default (dev split, fresh threads: family accuracy 0.81 taking them, 0.63 without).
+        """
+        routing = self._config.routing
+        in_thread = bool(last_task and last_task in routing.tasks)
+        semantic_min = (
+            routing.semantic_min_confidence_in_thread if in_thread else routing.semantic_min_confidence
+        )
+        if explicit and explicit in routing.tasks:  # an unknown type is ignored, not trusted
+            return Classification(explicit, "explicit", 1.0), []
+        guesses: list[Classification] = []
+        by_keywords = keyword_guess(self._config, prompt)
+        if by_keywords is not None:
+            if by_keywords.confidence >= routing.keyword_min_confidence:
+                return by_keywords, []
+            guesses.append(by_keywords)
+        if index is not None:
+            by_examples = index.guess(prompt)
+            if by_examples is not None:
+                if by_examples.confidence >= semantic_min:
+                    return by_examples, []
+                guesses.append(by_examples)
+        return None, guesses
+
+    def _fallback(self, last_task: str | None, guesses: list[Classification]) -> Classification:
+        """The thread's last task, else the default; the best unsure guess is the runner-up."""
+        if last_task and last_task in self._config.routing.tasks:
+            hint = next((g.task for g in guesses if g.task != last_task), None)
+            return Classification(last_task, "carried_over", CARRIED_OVER_CONFIDENCE, hint)
+        task = self._config.routing.default_task
+        hint = next((g.task for g in guesses if g.task != task), None)
+        return Classification(task, "default", DEFAULT_CONFIDENCE, hint)

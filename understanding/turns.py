@@ -1,0 +1,391 @@
+"""Each turn of a thread: a new request, a revision of one of its artifacts, or a question about one.
+
+`decide_turn` is pure and cheap (the classifier's fast layers plus a few regular expressions):
+it runs on every request before any model is touched. The rules, in the order they apply:
+
+1. Nothing to revise yet: a new request.
+2. An explicit task type (UI setting, `--task`) forces the task; the turn revises or asks about
+   that type's artifact only when it reads as an edit or a question, else it is new.
+3. A question ("why ...", "what does ...", "explain ...") asks about the artifact it names, else
+   about the one its classification points at, else about the latest.
+4. A confident classification to a family no named artifact belongs to is a new request
+   ("Write a Python function ..." after an ERD); when it names or points at an artifact ("break
+   this page into tickets") that artifact goes along as reference material.
+5. A named artifact ("the ERD", "the page") of the requested family is revised, unless the turn
+   clearly asks for another one ("an ERD for a shop" names none: "an" is not "the").
+6. An edit ("add ...", "rename ...", "make it ...") or a pointer ("it", "this", "now ...")
+   revises the artifact its classification points at, else the one most like it, else the latest.
+7. Anything else is a new request.
+
+Families are validator names (`understanding.types.family`): tasks of one family produce the same
+kind of artifact, so "the diagram" finds an ERD and an ERD request may revise a flowchart's thread.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
+from typing import Any, Literal, Protocol
+
+# typing_extensions' TypedDict: it is part of the graph's state, which pydantic reads (Studio).
+from typing_extensions import TypedDict
+
+from config.schema import AppConfig
+from understanding.types import Classification, family
+
+TurnKind = Literal["new", "revision", "question"]
+Similarity = Callable[[str, str], float]
+DECIDED_LAYERS = frozenset({"explicit", "keywords", "semantic", "model"})
+"""Layers that only answer when they are confident; carried_over and default are guesses."""
+SIMILAR_MARGIN = 0.15
+"""How much more a request must resemble an older artifact's request than the latest one's for an
+unnamed edit to go to the older one (cosine of centred embeddings; tuned on the dev split)."""
+
+
+class ThreadArtifact(TypedDict):
+    """The latest artifact of one task type in a thread, kept so a later turn can revise it."""
+
+    content: str
+    turn: int
+    """The turn (1-based) that delivered it."""
+    model: str
+    """The model that wrote it."""
+    request: str
+    """The request that produced it (shortened): later turns are compared with it."""
+
+
+class TurnClassifier(Protocol):
+    """What the turn logic needs of `understanding.classifier.TaskClassifier`."""
+
+    def classify_fast(
+        self, prompt: str, *, explicit: str | None = None, last_task: str | None = None
+    ) -> Classification:
+        """Every layer but the model, without waiting."""
+        ...
+
+    def similarity(self, a: str, b: str) -> float:
+        """How alike two requests are (0.0 when the embedding model is not ready)."""
+        ...
+
+
+@dataclass(frozen=True)
+class TurnDecision:
+    """What this turn does with the thread's artifacts."""
+
+    kind: TurnKind
+    task: str
+    """The task type that serves the turn (a revision's or a question's is its artifact's)."""
+    target_task: str | None
+    """The artifact revised, asked about, or sent as reference (by task type)."""
+    target_turn: int | None
+    reference: bool
+    """A new request that refers to `target_task`'s artifact: it goes along, labelled as reference."""
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON for the graph state."""
+        return asdict(self)
+
+
+# -- the words that carry the signals --------------------------------------------------------
+
+_FILLERS = r"ok(?:ay)?|great|thanks|thank you|nice|good|cool|and|so|but|hmm|now|also|then|please|lastly"
+_LEAD = rf"^(?:(?:{_FILLERS})\b[,.!]?\s*)*"
+_EDIT_VERBS = (
+    r"add|rename|remove|delete|drop|change|update|replace|move|use|include|insert|split|merge|fix"
+    r"|extend|modify|adjust|swap|shorten|lengthen|expand|tweak|rewrite|reorder|sort|mark|increase"
+    r"|decrease|reduce|style|highlight|colou?r|bold|center|centre|align|hide|show|put|set|link"
+    r"|connect|group|label|rephrase|reword|translate|simplify|clean up|tighten|trim|cut|convert"
+    r"|make (?:it|them|this|that|the|every|each|all)|give (?:it|them|each|every|the)|turn (?:it|them)"
+)
+# The turn opens with an edit ("add ...", "go back to the ERD and add ...", "in the page, make ..."):
+# the strongest sign of a revision, stronger than what a short instruction resembles.
+_LEAD_EDIT = re.compile(
+    _LEAD + r"(?:(?:go back to|back to|in|on|for|about) [^,.;]*?(?:,|\band\b|:)\s*(?:please\s+)?)?"
+    rf"(?:{_EDIT_VERBS})\b"
+)
+_EDIT = re.compile(
+    rf"\b(?:{_EDIT_VERBS}|instead|also|too|as well|now|more|less|bigger|smaller|larger|shorter|longer)\b"
+)
+# Creation: "write ...", "an ERD for a shop", "now one for the analytics pipeline".
+_CREATE = re.compile(
+    _LEAD + r"(?:(?:can|could|would) you\s+(?:please\s+)?)?(?:write|create|generate|draw|build|design|produce"
+    r"|draft|sketch|make (?:a|an|me|us|some|another|one)|give me|i need|i want|let's have|start)\b"
+    r"|" + _LEAD + r"(?:a|an|another|one more|one|some)\b"
+    r"|\b(?:a|another) new\b|\bfrom scratch\b|\bseparate\b|\banother one\b"
+)
+_POLITE = re.compile(_LEAD + r"(?:can|could|would|will) you\s+(?:please\s+)?")
+_WE_REQUEST = re.compile(_LEAD + r"(?:can|could) (?:we|i)\s+")
+# A question asks about what is there; "can you add ..." is a request in a question's clothes.
+_QUESTION_WORDS = (
+    r"why|what|how|which|where|who|when|is|are|does|do|did|should|shouldn't|isn't|aren't|doesn't"
+    r"|can|could|would|will|what's|whats|how's|is there|are there"
+)
+_QUESTION_START = re.compile(
+    _LEAD + rf"(?:{_QUESTION_WORDS}|explain|describe|tell me|walk me through|summari[sz]e)\b"
+)
+_QUESTION_CLAUSE = re.compile(rf"(?:^|[,;:]\s*)(?:{_QUESTION_WORDS})\b[^,;:]*\?\s*$")
+_ASK_VERBS = re.compile(r"^(?:explain|describe|tell me|walk me through|summari[sz]e)\b")
+# "What if we add ...", "how about a tags table": suggestions, i.e. edits.
+_SUGGESTION = re.compile(_LEAD + r"(?:what if|how about|what about|why not)\b")
+# "it", "this", "these": the turn points at something already there ("that" is too often a
+# relative pronoun: "a function that reverses a list").
+_POINTER = re.compile(r"\b(?:it|its|it's|them|this|these|those|above|same|that one)\b")
+# The new artifact is made from an earlier one: "turn Q3 into tickets", "README for the CLI".
+_CONVERT = re.compile(r"\b(?:turn|convert|break|translate|transform)\b.*\binto\b")
+_FROM_EARLIER = re.compile(
+    r"\b(?:into|for|from|based on|out of|matching|covering)\s+(?:the|this|that|these|those)\b"
+)
+# "separate from this", "a different system": the pointer says what the request is not about.
+_DISTINCT = re.compile(r"\b(?:separate|unrelated|different|independent|other than)\b")
+
+# Nouns that name an artifact of a family ("the page"); a task's own keywords name its type ("the ERD").
+FAMILY_NOUNS: dict[str, tuple[str, ...]] = {
+    "mermaid": ("diagram", "chart", "flowchart", "flow chart", "erd", "schema", "data model", "graph"),
+    "html": (
+        "page",
+        "html",
+        "site",
+        "website",
+        "web page",
+        "webpage",
+        "landing page",
+        "layout",
+        "form",
+        "markup",
+    ),
+    "code": (
+        "code",
+        "function",
+        "script",
+        "class",
+        "module",
+        "program",
+        "snippet",
+        "method",
+        "implementation",
+    ),
+    "documentation": ("doc", "docs", "documentation", "readme", "document", "guide", "write-up", "runbook"),
+    "jira": (
+        "tickets",
+        "ticket",
+        "tasks",
+        "stories",
+        "story",
+        "backlog",
+        "issues",
+        "epic",
+        "epics",
+        "breakdown",
+    ),
+}
+_DETERMINER = r"\b(?:the|this|that|these|those|my|our|your|its|same|previous|earlier|first|last)\s+"
+
+
+@lru_cache(maxsize=4096)
+def _mention(noun: str) -> re.Pattern[str]:
+    # A definite article, up to three words ("the blog's landing page"), then the noun.
+    return re.compile(_DETERMINER + r"(?:[\w'-]+\s+){0,3}?" + re.escape(noun) + r"(?:'s|s)?\b")
+
+
+def normalise(prompt: str) -> str:
+    """Lower case, one space between words, curly apostrophes straightened."""
+    return " ".join(prompt.lower().replace("\u2019", "'").split())
+
+
+def is_question(text: str) -> bool:
+    """The turn asks about something rather than asking for something."""
+    if _SUGGESTION.search(text) or _WE_REQUEST.search(text):
+        return False
+    polite = _POLITE.search(text)
+    if polite:  # "could you explain ..." asks; "could you add ..." requests
+        return bool(_ASK_VERBS.search(text[polite.end() :]))
+    return bool(_QUESTION_START.search(text) or _QUESTION_CLAUSE.search(text))
+
+
+def mentioned_tasks(config: AppConfig, text: str, artifacts: Mapping[str, ThreadArtifact]) -> list[str]:
+    """The thread's artifacts the turn names with a definite article, most specific first.
+
+    A task's own keyword ("the ERD") names that task's artifact; a family noun ("the diagram")
+    names the family's latest artifact.
+    """
+    found: dict[str, int] = {}  # task -> length of the longest noun that named it
+    for task in artifacts:
+        route = config.routing.tasks.get(task)
+        if route is None:
+            continue
+        nouns = route.keywords + FAMILY_NOUNS.get(route.validator, ())
+        for noun in nouns:
+            if _mention(noun.lower()).search(text):
+                specific = len(noun) + (100 if noun in route.keywords else 0)
+                found[task] = max(found.get(task, 0), specific)
+    # Family nouns name the latest artifact of the family, not every one of it.
+    best_by_family: dict[str, str] = {}
+    for task in sorted(found, key=lambda t: (found[t], artifacts[t]["turn"]), reverse=True):
+        best_by_family.setdefault(family(config, task), task)
+    return sorted(best_by_family.values(), key=lambda t: (found[t], artifacts[t]["turn"]), reverse=True)
+
+
+def decide_turn(
+    config: AppConfig,
+    classifier: TurnClassifier,
+    prompt: str,
+    *,
+    explicit: str | None,
+    artifacts: Mapping[str, ThreadArtifact],
+    last_task: str | None,
+) -> TurnDecision:
+    """Decide this turn from its text and the thread's artifacts (no model is asked)."""
+    classification = classifier.classify_fast(prompt, explicit=explicit, last_task=last_task)
+    return decide_with(config, classification, prompt, artifacts=artifacts, similarity=classifier.similarity)
+
+
+def decide_with(
+    config: AppConfig,
+    c: Classification,
+    prompt: str,
+    *,
+    artifacts: Mapping[str, ThreadArtifact],
+    similarity: Similarity | None = None,
+) -> TurnDecision:
+    """`decide_turn` for a classification already made (the graph shows it in the same step)."""
+    known = {t: a for t, a in artifacts.items() if t in config.routing.tasks}
+    if not known:
+        return TurnDecision("new", c.task, None, None, False, "nothing to revise yet")
+    return _Turn(config, c, normalise(prompt), known, similarity).decide()
+
+
+class _Turn:
+    """One turn's signals, computed once; `decide` applies the module's rules in order."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        c: Classification,
+        text: str,
+        artifacts: Mapping[str, ThreadArtifact],
+        similarity: Similarity | None,
+    ) -> None:
+        self.config, self.c, self.text, self.artifacts = config, c, text, artifacts
+        self.similarity = similarity
+        self.latest = max(artifacts, key=lambda t: artifacts[t]["turn"])
+        self.named = mentioned_tasks(config, text, artifacts)
+        self.asks = is_question(text)
+        self.lead_edit = bool(_LEAD_EDIT.search(text))
+        self.creates = bool(_CREATE.search(text)) and not self.lead_edit
+        self.edits = bool(_EDIT.search(text))
+        self.points = bool(_POINTER.search(text))
+        # A semantic match of a short instruction ("put redis between the api and the db") says
+        # little: such instructions resemble no task's examples. Keywords or a model still count.
+        self.confident = c.layer in DECIDED_LAYERS and not (c.layer == "semantic" and self.lead_edit)
+
+    def family(self, task: str) -> str:
+        return family(self.config, task)
+
+    def decide(self) -> TurnDecision:
+        if self.c.layer == "explicit":
+            return self._explicit()
+        if self.asks and not self.creates:
+            return self._about(self._question_target(), "question")
+        if self.named and self.lead_edit:  # "go back to the ERD and add a TAGS table"
+            return self._about(self.named[0], "revision")
+        if self.confident:
+            return self._confident()
+        if self.named:
+            if self.creates:
+                return self._new(self.c.task, "asks for another artifact", refer=self.named[0])
+            return self._about(self.named[0], "revision")
+        if self.creates:
+            return self._new(self.c.task, "asks for a new artifact", refer=self._pointed())
+        if self.edits or self.points:
+            return self._about(self._edit_target(), "revision")
+        return self._new(self.c.task, "no edit or pointer to an artifact of the thread")
+
+    # -- rules ---------------------------------------------------------------------------------
+
+    def _explicit(self) -> TurnDecision:
+        task = self.c.task
+        same = task if task in self.artifacts else None
+        if same and self.asks and not self.creates:
+            return self._about(same, "question")
+        if same and (self.edits or self.points or self.named == [same]) and not self.creates:
+            return self._about(same, "revision")
+        refer = next((t for t in self.named if t != task), None) or self._from_earlier()
+        return self._new(task, f"{task} chosen explicitly", refer=refer)
+
+    def _confident(self) -> TurnDecision:
+        """Rules 4 and 5 for a classification that decided: another family is new, this one revises."""
+        wanted = self.family(self.c.task)
+        named_same = [t for t in self.named if self.family(t) == wanted]
+        if self.named and not named_same:
+            return self._new(self.c.task, "asks for another kind of artifact", refer=self.named[0])
+        if named_same:
+            if self.creates:
+                return self._new(self.c.task, "asks for another artifact of this kind", refer=named_same[0])
+            return self._about(named_same[0], "revision")
+        same_family = [t for t in self.artifacts if self.family(t) == wanted]
+        if not same_family:
+            return self._new(self.c.task, "asks for another kind of artifact", refer=self._from_earlier())
+        if self.creates or not (self.edits or self.points):
+            return self._new(self.c.task, "asks for a new artifact", refer=self._pointed())
+        target = (
+            self.c.task
+            if self.c.task in self.artifacts
+            else max(same_family, key=lambda t: self.artifacts[t]["turn"])
+        )
+        return self._about(target, "revision")
+
+    def _pointed(self) -> str | None:
+        """The artifact a new request of the same kind is made from ("write unit tests for it")."""
+        if _DISTINCT.search(self.text):
+            return None
+        return self.latest if self.points or _CONVERT.search(self.text) else None
+
+    def _from_earlier(self) -> str | None:
+        """The artifact a new request of another kind is made from ("README for the CLI")."""
+        if self._pointed() is not None or _FROM_EARLIER.search(self.text) and not _DISTINCT.search(self.text):
+            return self.latest
+        return None
+
+    def _question_target(self) -> str:
+        if self.named:
+            return self.named[0]
+        if self.confident and self.c.task in self.artifacts:
+            return self.c.task
+        return self._edit_target()
+
+    def _edit_target(self) -> str:
+        """The artifact an unnamed edit is about: the classification's, the most alike, the latest."""
+        if self.confident and self.c.task in self.artifacts:
+            return self.c.task
+        if self.similarity is not None and len(self.artifacts) > 1:
+            best = max(self.artifacts, key=self._sim)
+            if self._more_alike(best):
+                return best
+        return self.latest
+
+    def _sim(self, task: str) -> float:
+        if self.similarity is None:
+            return 0.0
+        return float(self.similarity(self.text, self.artifacts[task]["request"]))
+
+    def _more_alike(self, task: str) -> bool:
+        return task != self.latest and self._sim(task) - self._sim(self.latest) >= SIMILAR_MARGIN
+
+    # -- results -------------------------------------------------------------------------------
+
+    def _about(self, task: str, kind: Literal["revision", "question"]) -> TurnDecision:
+        turn = self.artifacts[task]["turn"]
+        verb = "revises" if kind == "revision" else "asks about"
+        return TurnDecision(kind, task, task, turn, False, f"{verb} the {task} from turn {turn}")
+
+    def _new(self, task: str, why: str, *, refer: str | None = None) -> TurnDecision:
+        if refer is None:
+            return TurnDecision("new", task, None, None, False, why)
+        turn = self.artifacts[refer]["turn"]
+        return replace(
+            TurnDecision("new", task, refer, turn, True, why),
+            reason=f"{why}; the {refer} from turn {turn} goes along as reference",
+        )
