@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import replace
 from typing import Any
@@ -23,37 +22,6 @@ from usage.errors import UsageStoreError
 from usage.row import UsageRow
 
 log = logging.getLogger(__name__)
-
-
-def keyword_scores(config: AppConfig, prompt: str) -> dict[str, int]:
-    """Characters of each task's keywords found in the prompt (whole words, any case).
-
-    Longer matches are more specific: "entity relationship diagram" is an ERD even though
-    it also says "diagram".
-    """
-    text = prompt.lower()
-    scores: dict[str, int] = {}
-    for name, route in config.routing.tasks.items():
-        matched = [kw for kw in route.keywords if re.search(rf"\b{re.escape(kw.lower())}\b", text)]
-        if matched:
-            scores[name] = sum(len(kw) for kw in matched)
-    return scores
-
-
-def classify(config: AppConfig, state: State) -> tuple[str, ClassifiedBy, float]:
-    """The keyword-only task type (the graph uses services' TaskClassifier; kept for its callers)."""
-    explicit = state.get("task_type")
-    if explicit and explicit in config.routing.tasks:
-        return explicit, "explicit", 1.0
-    scores = keyword_scores(config, state["prompt"])
-    if scores:
-        best = max(scores, key=lambda name: scores[name])  # ties: first in config order
-        runner_up = max((v for k, v in scores.items() if k != best), default=0)
-        return best, "keywords", round(min(0.95, 0.6 + 0.35 * (1 - runner_up / scores[best])), 2)
-    last = state.get("last_task")
-    if last and last in config.routing.tasks:
-        return last, "carried_over", 0.6
-    return config.routing.default_task, "default", 0.2
 
 
 def cloud_policy(config: AppConfig, force_local: bool, available: tuple[str, ...], setup: str) -> str | None:

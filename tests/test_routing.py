@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,16 +10,23 @@ import pytest
 
 from config import load_config
 from graph.edges import route_after_cloud, route_after_ensure, route_after_generate, route_after_validate
-from nodes.classify_task import classify, cloud_policy
-from nodes.classify_task import keyword_scores as node_keyword_scores
+from nodes.classify_task import cloud_policy
 from nodes.state import State
 from understanding import keyword_scores
+from understanding.classifier import TaskClassifier
 from understanding.keywords import keyword_guess
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Any:
     return load_config(env={"MODELYARD_DATA_DIR": str(tmp_path)})
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Iterator[TaskClassifier]:
+    found = TaskClassifier(load_config(env={}))
+    assert found.wait_ready(30), found.load_error
+    yield found
 
 
 @pytest.mark.parametrize(
@@ -33,39 +41,36 @@ def config(tmp_path: Path) -> Any:
         ("README for this project", "documentation"),
     ],
 )
-def test_keywords_pick_the_task(config: Any, prompt: str, task: str) -> None:
-    assert classify(config, State(prompt=prompt))[:2] == (task, "keywords")
+def test_keywords_pick_the_task(classifier: TaskClassifier, prompt: str, task: str) -> None:
+    found = classifier.classify_fast(prompt)
+    assert (found.task, found.layer) == (task, "keywords")
 
 
 @pytest.mark.parametrize(
-    "prompt",
+    ("prompt", "scores"),
     [
-        "Draw the ERD of a blog",
-        "entity relationship diagram for a shop",
-        "a flowchart of how the login function works",
-        "JIRA tickets and user stories for the backlog",
-        "hello there",
+        ("Draw the ERD of a blog", {"erd": 3}),
+        ("entity relationship diagram for a shop", {"mermaid": 7, "erd": 19}),
+        ("hello there", {}),
     ],
 )
-def test_keyword_scores_moved_to_understanding_unchanged(config: Any, prompt: str) -> None:
-    assert keyword_scores(config, prompt) == node_keyword_scores(config, prompt)
-    best = classify(config, State(prompt=prompt))
+def test_keyword_scores_count_characters_of_whole_word_matches(config: Any, prompt: str, scores: Any) -> None:
+    # Longer matches are more specific: "entity relationship diagram" is an ERD although it says "diagram".
+    assert keyword_scores(config, prompt) == scores
     guess = keyword_guess(config, prompt)
-    if guess is None:
-        assert best[1] == "default"
-    else:
-        assert (guess.task, guess.layer, guess.confidence) == best
+    assert (guess.task if guess else None) == (max(scores, key=scores.__getitem__) if scores else None)
 
 
-def test_explicit_wins_then_carry_over_then_default(config: Any) -> None:
-    assert classify(config, State(prompt="HTML page", task_type="erd")) == ("erd", "explicit", 1.0)
-    assert classify(config, State(prompt="now add a TAGS table", last_task="erd"))[:2] == (
-        "erd",
-        "carried_over",
-    )
-    assert classify(config, State(prompt="hello there"))[:2] == ("documentation", "default")
+def test_explicit_wins_then_carry_over_then_default(classifier: TaskClassifier) -> None:
+    explicit = classifier.classify_fast("HTML page", explicit="erd")
+    assert (explicit.task, explicit.layer, explicit.confidence) == ("erd", "explicit", 1.0)
+    carried = classifier.classify_fast("now add a TAGS table", last_task="erd")
+    assert (carried.task, carried.layer) == ("erd", "carried_over")
+    default = classifier.classify_fast("hello there")
+    assert (default.task, default.layer) == ("documentation", "default")
     # An unknown explicit type is ignored, not trusted.
-    assert classify(config, State(prompt="ERD please", task_type="poem"))[:2] == ("erd", "keywords")
+    unknown = classifier.classify_fast("ERD please", explicit="poem")
+    assert (unknown.task, unknown.layer) == ("erd", "keywords")
 
 
 def test_cloud_policy_explains_why_not(config: Any) -> None:
