@@ -208,25 +208,13 @@ class ModelRouter:
             task_type=task,
             thread_id=thread_id,
         )
-        row = UsageRow(
-            thread_id=thread_id,
-            task_type=task,
-            model=response.model_used,
-            provider="ollama",
-            location="local",
-            status="failed",
-            fallback_reason=None,
-            local_model=response.model_used or None,
-            load_time_s=None,
-            first_token_s=None,
+        row = UsageRow.unmeasured(
+            thread_id,
+            task,
+            response.model_used,
+            "failed",
             generation_time_s=response.generation_time,
-            input_tokens=None,
-            output_tokens=None,
-            validation=None,
-            validation_error=None,
-            attempts=0,
             error_message=response.error_message,
-            local_outcome="failed" if response.model_used else None,
         )
         try:  # completes the row classify_task opened, if it got that far
             await self.services.usage.finish(classified.get("usage_id"), row)

@@ -125,25 +125,7 @@ async def _start_usage_row(svc: Services, task: str, model: str) -> int | None:
     then inserts the finished row instead, and statistics never cost the user the artifact.
     """
     thread_id = str(get_config().get("configurable", {}).get("thread_id") or "")
-    row = UsageRow(
-        thread_id=thread_id,
-        task_type=task,
-        model=model,
-        provider="ollama",
-        location="local",
-        status="interrupted",
-        fallback_reason=None,
-        local_model=model,
-        load_time_s=None,
-        first_token_s=None,
-        generation_time_s=None,
-        input_tokens=None,
-        output_tokens=None,
-        validation=None,
-        validation_error=None,
-        attempts=0,
-        error_message=None,
-    )
+    row = UsageRow.unmeasured(thread_id, task, model, "interrupted")
     try:
         return await svc.usage.record(row)
     except UsageStoreError:

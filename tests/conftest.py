@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,19 @@ from validators import MermaidWorker, shared_worker
 # Distinctive, so a test can prove it never reaches a checkpoint, a stats row or a log.
 OPENAI_KEY = "sk-modelyard-test-0123456789abcdefSECRET"
 MERMAID = "mermaid-mistral"
+
+
+class Clock:
+    """Monotonic time a test moves forward (past the /api/ps cache) instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
 
 
 def free_port() -> int:

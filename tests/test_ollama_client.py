@@ -12,23 +12,10 @@ from config.schema import OllamaConfig
 from providers.errors import ProviderError
 from providers.ollama import PS_MAX_AGE_S, OllamaClient
 from providers.ollama_types import ModelStatus
-from tests.conftest import MERMAID, free_port
+from tests.conftest import MERMAID, Clock, free_port
 from tests.emulators.ollama import OllamaEmulator
 
 CHAT = [{"role": "user", "content": "ERD for a blog"}]
-
-
-class Clock:
-    """Monotonic time that a test can move forward (past the /api/ps cache) without waiting."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.monotonic() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 @pytest.fixture

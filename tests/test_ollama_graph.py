@@ -11,21 +11,8 @@ from config import AppConfig
 from graph.router import ModelRouter
 from providers.ollama import PS_MAX_AGE_S, OllamaClient
 from services import Services
-from tests.conftest import MERMAID, Rig
+from tests.conftest import MERMAID, Clock, Rig
 from tests.emulators.hanging import HangingHost
-
-
-class Clock:
-    """Monotonic time a test moves past the /api/ps cache instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.monotonic() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 async def router_with_clock(config: AppConfig, clock: Clock) -> AsyncIterator[ModelRouter]:

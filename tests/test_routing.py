@@ -1,8 +1,10 @@
-"""Classification and the conditional edges: pure functions of config and state."""
+"""Keyword scores, the cloud policy and the conditional edges: pure functions of config and state.
+
+The layered classifier itself is tested in test_classifier.py.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,37 +15,12 @@ from graph.edges import route_after_cloud, route_after_ensure, route_after_gener
 from nodes.classify_task import cloud_policy
 from nodes.state import State
 from understanding import keyword_scores
-from understanding.classifier import TaskClassifier
 from understanding.keywords import keyword_guess
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Any:
     return load_config(env={"MODELYARD_DATA_DIR": str(tmp_path)})
-
-
-@pytest.fixture(scope="module")
-def classifier() -> Iterator[TaskClassifier]:
-    found = TaskClassifier(load_config(env={}))
-    assert found.wait_ready(30), found.load_error
-    yield found
-
-
-@pytest.mark.parametrize(
-    ("prompt", "task"),
-    [
-        ("Draw the ERD of a blog", "erd"),
-        ("entity relationship diagram for a shop", "erd"),
-        ("HTML landing page for a bakery", "html"),
-        ("JIRA tickets for password reset", "jira"),
-        ("a flowchart of the login process", "mermaid"),
-        ("write a python function that parses dates", "code"),
-        ("README for this project", "documentation"),
-    ],
-)
-def test_keywords_pick_the_task(classifier: TaskClassifier, prompt: str, task: str) -> None:
-    found = classifier.classify_fast(prompt)
-    assert (found.task, found.layer) == (task, "keywords")
 
 
 @pytest.mark.parametrize(
@@ -59,18 +36,6 @@ def test_keyword_scores_count_characters_of_whole_word_matches(config: Any, prom
     assert keyword_scores(config, prompt) == scores
     guess = keyword_guess(config, prompt)
     assert (guess.task if guess else None) == (max(scores, key=scores.__getitem__) if scores else None)
-
-
-def test_explicit_wins_then_carry_over_then_default(classifier: TaskClassifier) -> None:
-    explicit = classifier.classify_fast("HTML page", explicit="erd")
-    assert (explicit.task, explicit.layer, explicit.confidence) == ("erd", "explicit", 1.0)
-    carried = classifier.classify_fast("now add a TAGS table", last_task="erd")
-    assert (carried.task, carried.layer) == ("erd", "carried_over")
-    default = classifier.classify_fast("hello there")
-    assert (default.task, default.layer) == ("documentation", "default")
-    # An unknown explicit type is ignored, not trusted.
-    unknown = classifier.classify_fast("ERD please", explicit="poem")
-    assert (unknown.task, unknown.layer) == ("erd", "keywords")
 
 
 def test_cloud_policy_explains_why_not(config: Any) -> None:

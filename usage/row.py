@@ -66,6 +66,39 @@ class UsageRow:
     cloud_input_tokens: int | None = None
     cloud_output_tokens: int | None = None
 
+    @classmethod
+    def unmeasured(
+        cls,
+        thread_id: str,
+        task_type: str,
+        model: str,
+        status: Status,
+        *,
+        generation_time_s: float | None = None,
+        error_message: str | None = None,
+    ) -> UsageRow:
+        """A local request with nothing measured: the row opened at its start, or a crash's."""
+        return cls(
+            thread_id=thread_id,
+            task_type=task_type,
+            model=model,
+            provider="ollama",
+            location="local",
+            status=status,
+            fallback_reason=None,
+            local_model=model or None,
+            load_time_s=None,
+            first_token_s=None,
+            generation_time_s=generation_time_s,
+            input_tokens=None,
+            output_tokens=None,
+            validation=None,
+            validation_error=None,
+            attempts=0,
+            error_message=error_message,
+            local_outcome="failed" if status == "failed" and model else None,
+        )
+
     def __post_init__(self) -> None:
         # Literal types are not enforced at runtime; a typo in the graph would
         # otherwise silently skew the dashboard's SQL counts.
