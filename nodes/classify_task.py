@@ -15,9 +15,8 @@ from nodes.events import emit_status
 from nodes.prompt_check import check_prompt
 from nodes.state import ClassifiedBy, State
 from services import Context, Services, services_for
-from understanding.classifier import CARRIED_OVER_CONFIDENCE
-from understanding.turns import DECIDED_LAYERS, TurnDecision, decide_with
-from understanding.types import Classification
+from understanding.turns import DECIDED_LAYERS, TurnDecision, decide_with, normalise, without_mentions
+from understanding.types import CARRIED_OVER_CONFIDENCE, Classification
 from usage.errors import UsageStoreError
 from usage.row import UsageRow
 
@@ -47,14 +46,23 @@ async def understand(svc: Services, state: State) -> tuple[Classification, TurnD
     last_task = state.get("last_task")
     artifacts = state.get("artifacts") or {}
     prompt = state["prompt"]
-    classification = svc.classifier.classify_fast(prompt, explicit=explicit, last_task=last_task)
-    decision = decide_with(
-        config, classification, prompt, artifacts=artifacts, similarity=svc.classifier.similarity
-    )
-    if decision.kind == "new" and classification.layer not in DECIDED_LAYERS:
-        classification = await svc.classifier.classify(prompt, explicit=explicit, last_task=last_task)
-        decision = replace(decision, task=classification.task)
-    if decision.task != classification.task:
+    # What the turn asks for, without what it refers to ("write the SQL for this ERD": code).
+    request = without_mentions(config, normalise(prompt), artifacts)
+    classification = svc.classifier.classify_fast(request, explicit=explicit, last_task=last_task)
+    decision = decide_with(config, classification, prompt, artifacts=artifacts, helper=svc.classifier)
+    if decision.kind == "new" and decision.decided_by is None and classification.layer not in DECIDED_LAYERS:
+        # The fast layers were unsure: the full ladder may wait for the semantic layer or ask a
+        # loaded model; only a layer that decides replaces the thread's guess.
+        full = await svc.classifier.classify(request, explicit=explicit, last_task=last_task)
+        if full.layer in DECIDED_LAYERS:
+            classification = full
+            decision = replace(decision, task=full.task)
+    if decision.decided_by is not None and decision.confidence is not None:
+        # The turn chose the new request's type: "the same for X", or its words once known new.
+        classification = Classification(
+            decision.task, decision.decided_by, decision.confidence, classification.task
+        )
+    elif decision.task != classification.task:
         # The thread decided (a revision of the ERD after an HTML page), not the classifier.
         classification = Classification(
             decision.task, "carried_over", CARRIED_OVER_CONFIDENCE, classification.task

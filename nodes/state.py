@@ -74,6 +74,8 @@ class TurnRecord(TypedDict):
     target_turn: int | None
     reference: bool
     reason: str
+    decided_by: str | None
+    confidence: float | None
 
 
 class State(RequestIn, total=False):

@@ -22,11 +22,11 @@ from understanding.embedding import Embedder
 from understanding.evaluate import DATA_DIR, evaluate, format_report, load_requests
 
 CLASSIFIER_MODEL = "llama3:8b-instruct-q4_K_M"
-# Measured on the held-out split (0.742 family, 0.654 task, examples of examples.yaml, thresholds
-# tuned on dev); the floors sit just below, so a regression fails while noise does not. The
-# issue's target is 0.97 family: the layers without a model do not reach it (see the report).
-HELDOUT_FAMILY_FLOOR = 0.72
-HELDOUT_TASK_FLOOR = 0.63
+# Measured on the blind held-out split (300 requests written from LABELS.md alone, never tuned
+# on): see the closing note of issue 9. The floors sit a few requests below the measurement, so
+# a regression fails while a one-request wobble from a data edit does not.
+HELDOUT_FAMILY_FLOOR = 0.95
+HELDOUT_TASK_FLOOR = 0.93
 
 
 def no_embeddings() -> Embedder:
@@ -133,12 +133,33 @@ def test_a_new_task_type_is_taught_by_its_examples_alone(config: AppConfig) -> N
     taught = with_routing(config, tasks={**config.routing.tasks, "poem": poem})
     classifier = TaskClassifier(taught)
     assert classifier.wait_ready(60)
-    got = classifier.classify_fast("a little rhyme about my dog chasing the moon")
-    assert (got.task, got.layer) == ("poem", "semantic")
+    # Eight examples against the shipped types' hundreds: classes are weighted equally.
+    for prompt in ("a limerick about kubernetes", "a poem for my retiring colleague"):
+        got = classifier.classify_fast(prompt)
+        assert (got.task, got.layer) == ("poem", "semantic"), prompt
 
 
-def test_a_follow_up_needs_more_confidence_to_leave_the_thread(ready: TaskClassifier) -> None:
-    assert ready.classify_fast("now add a TAGS table", last_task="erd").layer == "carried_over"
+def test_a_follow_up_needs_more_confidence_to_leave_the_thread(config: AppConfig) -> None:
+    strict = TaskClassifier(
+        with_routing(config, semantic_min_confidence=0.2, semantic_min_confidence_in_thread=1.0)
+    )
+    assert strict.wait_ready(60)
+    prompt = "what the tables of a pet clinic look like"
+    fresh = strict.classify_fast(prompt)
+    assert (fresh.task, fresh.layer) == ("erd", "semantic") and fresh.confidence < 1.0
+    in_thread = strict.classify_fast(prompt, last_task="html")
+    assert (in_thread.task, in_thread.layer, in_thread.runner_up) == ("html", "carried_over", "erd")
+
+
+def test_keywords_decide_when_the_learned_layer_agrees(ready: TaskClassifier) -> None:
+    got = ready.classify_fast("Draw the ERD of a blog with users and posts")
+    assert (got.task, got.layer) == ("erd", "keywords")
+
+
+def test_the_learned_layer_overrules_keywords_that_point_elsewhere(ready: TaskClassifier) -> None:
+    # "JIRA tickets" are keywords of jira; what is asked for is a script.
+    got = ready.classify_fast("a python script that creates JIRA tickets from a CSV via the REST API")
+    assert (got.task, got.layer) == ("code", "semantic")
 
 
 def test_before_the_model_is_ready_the_layer_is_skipped_not_awaited(config: AppConfig) -> None:

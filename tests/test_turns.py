@@ -11,7 +11,16 @@ from config import AppConfig, load_config
 from graph.router import ModelRouter
 from tests.conftest import MERMAID, Rig
 from understanding.classifier import TaskClassifier
-from understanding.turns import ThreadArtifact, TurnDecision, decide_turn, is_question, normalise
+from understanding.turns import (
+    Signals,
+    ThreadArtifact,
+    TurnClass,
+    TurnDecision,
+    decide_turn,
+    is_question,
+    normalise,
+    without_mentions,
+)
 from understanding.turns_eval import accuracy, followup_report
 from understanding.types import Classification, Layer
 
@@ -37,6 +46,15 @@ class Fixed:
 
     def similarity(self, a: str, b: str) -> float:
         return (self.alike or {}).get(b, 0.0)
+
+    def turn_class(self, text: str, signals: Signals) -> TurnClass | None:
+        return None  # the hand-written rules decide, as before the learned model is ready
+
+    def task_probabilities(self, text: str) -> dict[str, float]:
+        return {}
+
+    def target_probabilities(self, text: str) -> dict[str, float]:
+        return {}
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +171,39 @@ def test_rule7_anything_else_is_new(config: AppConfig) -> None:
     assert (got.kind, got.task) == ("new", "erd")
 
 
+@dataclass
+class Learned(Fixed):
+    """A stand-in whose learned parts answer: the turn model's class and the task probabilities."""
+
+    turn: TurnClass = "new"
+    probabilities: dict[str, float] | None = None
+
+    def turn_class(self, text: str, signals: Signals) -> TurnClass | None:
+        return self.turn
+
+    def task_probabilities(self, text: str) -> dict[str, float]:
+        return self.probabilities or {}
+
+
+def test_a_new_requests_type_comes_from_its_words_when_the_thread_guessed(config: AppConfig) -> None:
+    unsure = Learned("erd", "carried_over", 0.6, probabilities={"code": 0.8, "erd": 0.2})
+    got = decide(config, unsure, "generate the django models for it", thread(ERD))
+    assert (got.kind, got.task, got.decided_by, got.confidence) == ("new", "code", "semantic", 0.8)
+
+
+def test_the_same_for_another_subject_takes_the_referred_type(config: AppConfig) -> None:
+    confident = Learned("documentation", "semantic", 0.95, turn="new+reference")
+    got = decide(config, confident, "now do the same for the payments service", thread(ERD))
+    assert (got.kind, got.task, got.reference, got.decided_by) == ("new", "erd", True, "carried_over")
+
+
+def test_a_turn_the_classification_already_explains_records_no_override(config: AppConfig) -> None:
+    got = decide(
+        config, Learned("code", "keywords", 0.95), "write a python function that slugifies", thread(ERD)
+    )
+    assert (got.task, got.decided_by, got.confidence) == ("code", None, None)
+
+
 # -- the labelled follow-ups -----------------------------------------------------------------
 
 
@@ -163,10 +214,10 @@ def classifier(config: AppConfig) -> Iterator[TaskClassifier]:
     yield classifier
 
 
-# Measured on the held-out split with the rules tuned on dev (96.6% there): 65.9%. The issue's
-# target is 95%; this floor keeps what was measured from slipping while the gap is closed.
-HELDOUT_FLOOR = 0.63
-DEV_FLOOR = 0.95
+# Measured on the blind held-out split (written by someone who had seen only LABELS.md, never
+# tuned on): see the closing note of issue 9. The floor sits a few cases below the measurement,
+# so a regression fails while a one-case wobble from a data edit does not.
+HELDOUT_FLOOR = 0.85
 
 
 def test_heldout_followups_stay_above_the_measured_floor(
@@ -175,8 +226,94 @@ def test_heldout_followups_stay_above_the_measured_floor(
     assert accuracy(config, classifier, "heldout") >= HELDOUT_FLOOR, followup_report(config, classifier)
 
 
-def test_dev_followups_are_decided_as_tuned(config: AppConfig, classifier: TaskClassifier) -> None:
-    assert accuracy(config, classifier, "dev") >= DEV_FLOOR, followup_report(config, classifier, split="dev")
+# -- the learned turn model, as the graph uses it ----------------------------------------------
+
+
+def learned(
+    config: AppConfig, classifier: TaskClassifier, prompt: str, *turns: tuple[str, str]
+) -> TurnDecision:
+    artifacts = thread(*turns)
+    last = max(artifacts, key=lambda t: artifacts[t]["turn"])
+    return decide_turn(config, classifier, prompt, explicit=None, artifacts=artifacts, last_task=last)
+
+
+def test_the_learned_model_decides_once_ready(config: AppConfig, classifier: TaskClassifier) -> None:
+    got = learned(config, classifier, "now add a TAGS table", ERD)
+    assert (got.kind, got.task, got.target_turn) == ("revision", "erd", 1)
+    assert classifier.turn_class("now add a TAGS table", {}) in (
+        "new",
+        "new+reference",
+        "revision",
+        "question",
+    )
+
+
+def test_going_back_to_an_older_artifact_by_name(config: AppConfig, classifier: TaskClassifier) -> None:
+    got = learned(config, classifier, "go back to the ERD and add a TAGS table", ERD, PAGE)
+    assert (got.kind, got.task, got.target_turn) == ("revision", "erd", 1)
+
+
+def test_what_a_turn_asks_for_is_classified_without_what_it_refers_to(
+    config: AppConfig, classifier: TaskClassifier
+) -> None:
+    got = learned(config, classifier, "write the SQL CREATE TABLE statements for this ERD", ERD)
+    assert (got.kind, got.task, got.reference, got.target_task) == ("new", "code", True, "erd")
+    assert without_mentions(config, "write the sql for this erd", thread(ERD)) == "write the sql for"
+    # "the SQL schema" is what is asked for: a family noun after "the" is not a mention.
+    assert without_mentions(config, "the sql schema for this page", thread(PAGE)) == "the sql schema for"
+
+
+def test_the_same_for_another_subject_keeps_the_type(config: AppConfig, classifier: TaskClassifier) -> None:
+    arch = ("architecture", "architecture diagram of the orders service: api, queue, workers")
+    got = learned(config, classifier, "now do the same for the payments service", arch)
+    assert (got.kind, got.task, got.reference) == ("new", "architecture", True)
+
+
+def test_an_unnamed_edit_goes_to_the_artifact_it_is_about(
+    config: AppConfig, classifier: TaskClassifier
+) -> None:
+    code = ("code", "python function that totals the invoices of a month")
+    got = learned(config, classifier, "appointments need a vet_id foreign key", ERD, code)
+    assert (got.kind, got.task) == ("revision", "erd")
+    assert (
+        max(
+            classifier.target_probabilities("amounts must be Decimal, not float").items(),
+            key=lambda kv: kv[1],
+        )[0]
+        == "code"
+    )
+
+
+def test_an_edit_naming_what_only_one_artifact_has_goes_to_it(
+    config: AppConfig, classifier: TaskClassifier
+) -> None:
+    artifacts = thread(
+        ("architecture", "architecture of our notification system"), ("jira", "tickets for Q3")
+    )
+    artifacts["architecture"]["content"] = (
+        "flowchart LR\n  api --> queue --> worker --> EmailProvider[email provider]"
+    )
+    got = decide_turn(
+        config,
+        classifier,
+        "put an SMS gateway beside the email provider",
+        explicit=None,
+        artifacts=artifacts,
+        last_task="jira",
+    )
+    assert (got.kind, got.task) == ("revision", "architecture")
+
+
+def test_a_turn_that_says_it_is_unrelated_is_new_without_reference(
+    config: AppConfig, classifier: TaskClassifier
+) -> None:
+    got = learned(config, classifier, "btw I also need a post-mortem template, nothing to do with this", ERD)
+    assert (got.kind, got.reference) == ("new", False)
+
+
+def test_a_question_about_the_artifact(config: AppConfig, classifier: TaskClassifier) -> None:
+    got = learned(config, classifier, "why is ORDER linked to CUSTOMER twice?", ERD, PAGE)
+    assert (got.kind, got.task) == ("question", "erd")
 
 
 def test_the_report_has_accuracies_and_a_kind_confusion_table(
@@ -227,6 +364,20 @@ async def test_a_referring_new_request_labels_the_artifact_as_reference(rig: Rig
     assert any(
         s.startswith("New request: jira (with the ERD from turn 1 as reference)") for s in rig.statuses()
     )
+
+
+async def test_the_same_for_another_subject_shows_who_chose_the_type(rig: Rig) -> None:
+    async with ModelRouter(rig.config()) as router:
+        await rig.ask_with(
+            router, "architecture diagram of the orders service: api, queue, workers", task=None, thread="s"
+        )
+        again = await rig.ask_with(router, "now do the same for the payments service", task=None, thread="s")
+        state = (await router.graph.aget_state({"configurable": {"thread_id": "s"}})).values
+    assert again.task_type == "architecture" and again.model_used == MERMAID
+    decision = state["turn_decision"]
+    assert (decision["kind"], decision["reference"], decision["target_task"]) == ("new", True, "architecture")
+    assert state["classified_by"] == "carried_over"
+    assert any(s.startswith("Task: architecture (") for s in rig.statuses())
 
 
 async def test_a_question_is_answered_in_prose_and_counted_honestly(rig: Rig) -> None:

@@ -57,7 +57,20 @@ class Embedder:
         return int(self._matrix.shape[1])
 
 
+_loaded: Embedder | None = None
+_load_lock = threading.Lock()
+
+
 def load_wordllama() -> Embedder:
+    """The weights and tokenizer shipped in the wordllama wheel, loaded once per process."""
+    global _loaded
+    with _load_lock:  # every classifier of the process shares one embedder (16 MB, read-only)
+        if _loaded is None:
+            _loaded = _load_wordllama()
+        return _loaded
+
+
+def _load_wordllama() -> Embedder:
     """Load the weights and tokenizer shipped in the wordllama wheel; never downloads."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level

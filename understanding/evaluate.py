@@ -113,7 +113,7 @@ def format_report(config: AppConfig, report: Report, load_s: float | None) -> st
         "",
         f"cost per request (no model layer): p50 {report.percentile_ms(50):.3f} ms, "
         f"p95 {report.percentile_ms(95):.3f} ms",
-        f"embedding model load (once per process, background): {load_s:.2f} s" if load_s else "",
+        f"learned layers ready (once per process, in the background): {load_s:.2f} s" if load_s else "",
     ]
     return "\n".join(lines)
 

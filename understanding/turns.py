@@ -24,7 +24,7 @@ kind of artifact, so "the diagram" finds an ERD and an ERD request may revise a 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import Any, Literal, Protocol
@@ -33,13 +33,26 @@ from typing import Any, Literal, Protocol
 from typing_extensions import TypedDict
 
 from config.schema import AppConfig
-from understanding.types import Classification, family
+from understanding.features import words
+from understanding.types import CARRIED_OVER_CONFIDENCE, Classification, Layer, family
 
 TurnKind = Literal["new", "revision", "question"]
-Similarity = Callable[[str, str], float]
+TurnClass = Literal["new", "new+reference", "revision", "question"]
+"""What the learned turn model predicts: the kind, and for a new request whether it refers back."""
+TURN_CLASSES: tuple[TurnClass, ...] = ("new", "new+reference", "revision", "question")
+Signals = dict[str, float]
 DECIDED_LAYERS = frozenset({"explicit", "keywords", "semantic", "model"})
 """Layers that only answer when they are confident; carried_over and default are guesses."""
 SIMILAR_MARGIN = 0.15
+# How an unnamed revision or question picks its artifact once the learned model decided the kind:
+# the semantic layer's probability of the artifact's family (and, less, of its exact task), a bonus
+# for the latest artifact, and how alike the turn is to the artifact's request. Set by
+# cross-validation on the training follow-ups and checked on the dev split.
+TASK_WEIGHT = 0.5
+LATEST_BONUS = 0.3
+SIMILARITY_WEIGHT = 0.5
+OVERLAP_WEIGHT = 0.5
+MAX_OVERLAP_CHARS = 20_000  # an artifact's first 20 kB is plenty to find the names a turn uses
 """How much more a request must resemble an older artifact's request than the latest one's for an
 unnamed edit to go to the older one (cosine of centred embeddings; tuned on the dev split)."""
 
@@ -69,6 +82,18 @@ class TurnClassifier(Protocol):
         """How alike two requests are (0.0 when the embedding model is not ready)."""
         ...
 
+    def turn_class(self, text: str, signals: Signals) -> TurnClass | None:
+        """The learned turn model's answer, or None while it is not ready."""
+        ...
+
+    def task_probabilities(self, text: str) -> dict[str, float]:
+        """The semantic layer's probability of each task type ({} while it is not ready)."""
+        ...
+
+    def target_probabilities(self, text: str) -> dict[str, float]:
+        """The turn model's probability that a revision or question is about each task type."""
+        ...
+
 
 @dataclass(frozen=True)
 class TurnDecision:
@@ -83,6 +108,10 @@ class TurnDecision:
     reference: bool
     """A new request that refers to `target_task`'s artifact: it goes along, labelled as reference."""
     reason: str
+    decided_by: Layer | None = None
+    """Set when the turn, not the classification, chose a new request's task type: "semantic" (its
+    words, at the first-request threshold) or "carried_over" ("the same for X": the thread's)."""
+    confidence: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON for the graph state."""
@@ -115,6 +144,8 @@ _CREATE = re.compile(
     r"|draft|sketch|make (?:a|an|me|us|some|another|one)|give me|i need|i want|let's have|start)\b"
     r"|" + _LEAD + r"(?:a|an|another|one more|one|some)\b"
     r"|\b(?:a|another) new\b|\bfrom scratch\b|\bseparate\b|\banother one\b"
+    r"|\b(?:i|we) (?:also |still )?need (?:a|an|another|some)\b|\ba second (?:one|version)\b"
+    r"|\bkeep (?:that|this|the) one\b"
 )
 _POLITE = re.compile(_LEAD + r"(?:can|could|would|will) you\s+(?:please\s+)?")
 _WE_REQUEST = re.compile(_LEAD + r"(?:can|could) (?:we|i)\s+")
@@ -133,61 +164,89 @@ _SUGGESTION = re.compile(_LEAD + r"(?:what if|how about|what about|why not)\b")
 # "it", "this", "these": the turn points at something already there ("that" is too often a
 # relative pronoun: "a function that reverses a list").
 _POINTER = re.compile(r"\b(?:it|its|it's|them|this|these|those|above|same|that one)\b")
+_WORD = re.compile(r"\w+")
+MIN_REQUEST_WORDS = 3
+# "the same for the admin page", "one like this": another artifact of the referred one's type.
+_SAME = re.compile(
+    r"\b(?:(?:do|does|did) the same|same (?:for|thing|kind|again)|one like (?:this|that|it)"
+    r"|another one|similar one|(?:now|also|and|then) one for|one more (?:for|like))\b"
+)
+# "that plan", "that mindmap": a pointer when a noun follows (not "a function that reverses").
+_THAT = re.compile(r"\b(?:of|from|for|on|with|to|in) that\b|\bthat (?:one|plan|page|diagram|list|doc|code)\b")
+_HERE = re.compile(r"\b(?:here|above)\b")
 # The new artifact is made from an earlier one: "turn Q3 into tickets", "README for the CLI".
-_CONVERT = re.compile(r"\b(?:turn|convert|break|translate|transform)\b.*\binto\b")
+_CONVERT = re.compile(
+    r"\b(?:turn|convert|break|translate|transform)\b.*\binto\b"
+    r"|\b(?:put|show|lay out) (?:that|this|it|these|those) (?:on|in|as) (?:a|an)\b"
+)
 _FROM_EARLIER = re.compile(
     r"\b(?:into|for|from|based on|out of|matching|covering)\s+(?:the|this|that|these|those)\b"
 )
 # "separate from this", "a different system": the pointer says what the request is not about.
 _DISTINCT = re.compile(r"\b(?:separate|unrelated|different|independent|other than)\b")
+# Says outright that it is not about the thread's artifacts: a new request, with no reference.
+_UNRELATED = re.compile(
+    r"\b(?:separate from (?:this|that|the above|it)|unrelated|nothing to do with|new topic|different topic"
+    r"|(?:it's|it is|that's) a separate (?:system|project|service|app|thing))\b"
+)
 
 # Nouns that name an artifact of a family ("the page"); a task's own keywords name its type ("the ERD").
 FAMILY_NOUNS: dict[str, tuple[str, ...]] = {
-    "mermaid": ("diagram", "chart", "flowchart", "flow chart", "erd", "schema", "data model", "graph"),
-    "html": (
-        "page",
-        "html",
-        "site",
-        "website",
-        "web page",
-        "webpage",
-        "landing page",
-        "layout",
-        "form",
-        "markup",
-    ),
+    "mermaid": ("diagram", "chart", "graph", "drawing", "picture", "visual", "figure"),
+    "html": ("page", "html", "site", "website", "web page", "webpage", "layout", "form", "markup", "email"),
     "code": (
-        "code",
-        "function",
-        "script",
-        "class",
-        "module",
-        "program",
-        "snippet",
-        "method",
-        "implementation",
+        *("code", "function", "script", "class", "module", "program", "snippet", "method"),
+        *("implementation", "component", "query", "tests"),
     ),
-    "documentation": ("doc", "docs", "documentation", "readme", "document", "guide", "write-up", "runbook"),
-    "jira": (
-        "tickets",
-        "ticket",
-        "tasks",
-        "stories",
-        "story",
-        "backlog",
-        "issues",
-        "epic",
-        "epics",
-        "breakdown",
-    ),
+    "documentation": ("doc", "docs", "documentation", "document", "write-up", "writeup", "text"),
+    "jira": ("backlog", "items", "list"),
 }
+# Nouns that name an artifact of one of the shipped task types ("the stories" are the JIRA
+# items even when a plan came later); they count as that task's own keywords.
+TASK_NOUNS: dict[str, tuple[str, ...]] = {
+    "mermaid": (
+        *("flowchart", "flow chart", "sequence diagram", "state diagram", "class diagram"),
+        *("mindmap", "mind map", "gantt", "timeline", "pie chart", "user journey"),
+    ),
+    "erd": ("erd", "schema", "data model", "tables", "entities", "er diagram"),
+    "architecture": ("architecture", "components", "infra", "system diagram"),
+    "html": ("landing page",),
+    "documentation": (
+        *("readme", "guide", "runbook", "tutorial", "adr", "post-mortem", "postmortem"),
+        *("explainer", "faq", "release notes", "changelog"),
+    ),
+    "jira": ("tickets", "ticket", "stories", "story", "epic", "epics", "issues", "bugs"),
+    "tasks": ("tasks", "task list", "checklist", "breakdown", "steps", "to-do list", "todo list"),
+    "planning": ("plan", "roadmap", "milestones", "schedule", "sprint plan", "phases"),
+}
+# Up to three words between the determiner and the noun ("the blog's landing page"), none of
+# which starts another phrase: in "the sql for this erd", "the" does not reach "erd".
+_PHRASE_START = r"the|this|that|these|those|a|an|for|of|to|in|on|and|with|from|into|as|by"
+_MODIFIERS = rf"(?:(?!(?:{_PHRASE_START})\b)[\w'-]+\s+){{0,3}}?"
 _DETERMINER = r"\b(?:the|this|that|these|those|my|our|your|its|same|previous|earlier|first|last)\s+"
 
 
 @lru_cache(maxsize=4096)
 def _mention(noun: str) -> re.Pattern[str]:
     # A definite article, up to three words ("the blog's landing page"), then the noun.
-    return re.compile(_DETERMINER + r"(?:[\w'-]+\s+){0,3}?" + re.escape(noun) + r"(?:'s|s)?\b")
+    return re.compile(_DETERMINER + _MODIFIERS + re.escape(noun) + r"(?:'s|s)?\b")
+
+
+@lru_cache(maxsize=4096)
+def _pointed_mention(noun: str) -> re.Pattern[str]:
+    # "this page", "those two tickets": a pointer, up to three words, then the noun.
+    pointer = r"\b(?:this|that|these|those)\s+" + _MODIFIERS
+    return re.compile(pointer + re.escape(noun) + r"(?:'s|s)?\b")
+
+
+_STOPWORDS = frozenset(
+    "a an the this that these those it its it's and or but to of in on for with from by as at is are"  # noqa: SIM905
+    " be can could would should will please pls now also too add make change use put more less".split()
+)
+
+
+def _content_words(text: str) -> frozenset[str]:
+    return frozenset(w for w in words(text) if w not in _STOPWORDS and len(w) > 2)
 
 
 def normalise(prompt: str) -> str:
@@ -216,16 +275,37 @@ def mentioned_tasks(config: AppConfig, text: str, artifacts: Mapping[str, Thread
         route = config.routing.tasks.get(task)
         if route is None:
             continue
-        nouns = route.keywords + FAMILY_NOUNS.get(route.validator, ())
-        for noun in nouns:
+        own = (*route.keywords, *TASK_NOUNS.get(task, ()))
+        for noun in (*own, *FAMILY_NOUNS.get(route.validator, ())):
             if _mention(noun.lower()).search(text):
-                specific = len(noun) + (100 if noun in route.keywords else 0)
+                specific = len(noun) + (100 if noun in own else 0)
                 found[task] = max(found.get(task, 0), specific)
     # Family nouns name the latest artifact of the family, not every one of it.
     best_by_family: dict[str, str] = {}
     for task in sorted(found, key=lambda t: (found[t], artifacts[t]["turn"]), reverse=True):
         best_by_family.setdefault(family(config, task), task)
     return sorted(best_by_family.values(), key=lambda t: (found[t], artifacts[t]["turn"]), reverse=True)
+
+
+def without_mentions(config: AppConfig, text: str, artifacts: Mapping[str, ThreadArtifact]) -> str:
+    """The turn with its mentions of the thread's artifacts blanked out.
+
+    What a turn asks for is classified without what it refers to: "write the SQL for this ERD"
+    asks for code, "break this page into tickets" for tickets.
+    """
+    masked = text
+    for task in artifacts:
+        route = config.routing.tasks.get(task)
+        if route is None:
+            continue
+        # A task's own keyword after any determiner names it ("the ERD"); other nouns only
+        # after a pointer ("this page", "those tables"): "the SQL schema" and "the first two
+        # tasks" are what is asked about, not mentions.
+        for noun in route.keywords:
+            masked = _mention(noun.lower()).sub(" ", masked)
+        for noun in (*TASK_NOUNS.get(task, ()), *FAMILY_NOUNS.get(route.validator, ())):
+            masked = _pointed_mention(noun.lower()).sub(" ", masked)
+    return " ".join(masked.split())
 
 
 def decide_turn(
@@ -238,8 +318,9 @@ def decide_turn(
     last_task: str | None,
 ) -> TurnDecision:
     """Decide this turn from its text and the thread's artifacts (no model is asked)."""
-    classification = classifier.classify_fast(prompt, explicit=explicit, last_task=last_task)
-    return decide_with(config, classification, prompt, artifacts=artifacts, similarity=classifier.similarity)
+    request = without_mentions(config, normalise(prompt), artifacts)
+    classification = classifier.classify_fast(request, explicit=explicit, last_task=last_task)
+    return decide_with(config, classification, prompt, artifacts=artifacts, helper=classifier)
 
 
 def decide_with(
@@ -248,13 +329,30 @@ def decide_with(
     prompt: str,
     *,
     artifacts: Mapping[str, ThreadArtifact],
-    similarity: Similarity | None = None,
+    helper: TurnClassifier | None = None,
 ) -> TurnDecision:
-    """`decide_turn` for a classification already made (the graph shows it in the same step)."""
+    """`decide_turn` for a classification already made (the graph shows it in the same step).
+
+    `helper` (the classifier) adds the learned turn model, similarities and task probabilities;
+    without it, or before they are ready, the hand-written rules decide alone.
+    """
     known = {t: a for t, a in artifacts.items() if t in config.routing.tasks}
     if not known:
         return TurnDecision("new", c.task, None, None, False, "nothing to revise yet")
-    return _Turn(config, c, normalise(prompt), known, similarity).decide()
+    return _Turn(config, c, normalise(prompt), known, helper).decide()
+
+
+def turn_signals(
+    config: AppConfig,
+    c: Classification,
+    prompt: str,
+    *,
+    artifacts: Mapping[str, ThreadArtifact],
+    helper: TurnClassifier | None = None,
+) -> Signals:
+    """What the rules see in a follow-up, as numbers: the learned turn model's input."""
+    known = {t: a for t, a in artifacts.items() if t in config.routing.tasks}
+    return _Turn(config, c, normalise(prompt), known, helper).signals()
 
 
 class _Turn:
@@ -266,10 +364,10 @@ class _Turn:
         c: Classification,
         text: str,
         artifacts: Mapping[str, ThreadArtifact],
-        similarity: Similarity | None,
+        helper: TurnClassifier | None,
     ) -> None:
         self.config, self.c, self.text, self.artifacts = config, c, text, artifacts
-        self.similarity = similarity
+        self.helper = helper
         self.latest = max(artifacts, key=lambda t: artifacts[t]["turn"])
         self.named = mentioned_tasks(config, text, artifacts)
         self.asks = is_question(text)
@@ -284,9 +382,151 @@ class _Turn:
     def family(self, task: str) -> str:
         return family(self.config, task)
 
+    def signals(self) -> Signals:
+        """The rules' evidence as numbers (1.0/0.0 flags, similarities in -1..1)."""
+        c_family = self.family(self.c.task)
+        families = {self.family(t) for t in self.artifacts}
+        named_families = {self.family(t) for t in self.named}
+        n_words = len(self.text.split())
+        sim_latest = self._sim(self.latest)
+        sim_best = max((self._sim(t) for t in self.artifacts), default=0.0)
+        flags = {
+            "asks": self.asks,
+            "creates": self.creates,
+            "lead_edit": self.lead_edit,
+            "edits": self.edits,
+            "points": self.points,
+            "suggests": bool(_SUGGESTION.search(self.text)),
+            "converts": bool(_CONVERT.search(self.text)),
+            "from_earlier": bool(_FROM_EARLIER.search(self.text)),
+            "distinct": bool(_DISTINCT.search(self.text)),
+            "that_noun": bool(_THAT.search(self.text)),
+            "here": bool(_HERE.search(self.text)),
+            "same": bool(_SAME.search(self.text)),
+            "named": bool(self.named),
+            "named_latest": self.latest in self.named,
+            "named_older": any(t != self.latest for t in self.named),
+            "named_other_family": bool(named_families - {c_family}),
+            "named_same_family": c_family in named_families,
+            "confident": self.confident,
+            "task_in_thread": self.c.task in self.artifacts,
+            "family_in_thread": c_family in families,
+            "family_is_latest": c_family == self.family(self.latest),
+            "question_mark": self.text.endswith("?"),
+            "several_artifacts": len(self.artifacts) > 1,
+            "words<=3": n_words <= 3,
+            "words<=6": n_words <= 6,
+            "words>12": n_words > 12,
+        }
+        out: Signals = {name: float(value) for name, value in flags.items()}
+        out.update({f"layer={layer}": float(self.c.layer == layer) for layer in sorted(DECIDED_LAYERS)})
+        probabilities = self.helper.task_probabilities(self.text) if self.helper is not None else {}
+        by_family: dict[str, float] = {}
+        for task, p in probabilities.items():
+            by_family[self.family(task)] = by_family.get(self.family(task), 0.0) + p
+        out["p_thread_families"] = sum(p for f, p in by_family.items() if f in families)
+        out["p_latest_family"] = by_family.get(self.family(self.latest), 0.0)
+        out["p_top"] = max(probabilities.values(), default=0.0)
+        out["confidence"] = self.c.confidence if self.confident else 0.0
+        out["sim_latest"] = sim_latest
+        out["sim_best_margin"] = sim_best - sim_latest
+        return out
+
     def decide(self) -> TurnDecision:
         if self.c.layer == "explicit":
             return self._explicit()
+        learned = self.helper.turn_class(self.text, self.signals()) if self.helper is not None else None
+        if learned is not None:
+            return self._as(learned)
+        return self._by_rules()
+
+    def _as(self, learned: TurnClass) -> TurnDecision:
+        """The learned model chose the kind; the artifact and the task are scored here."""
+        if _UNRELATED.search(self.text):
+            learned = "new"
+        if learned in ("question", "revision"):
+            return self._about(self._target(), "question" if learned == "question" else "revision")
+        task, why, how = self._new_task()
+        decision = self._new(task, why) if learned == "new" else self._new(task, why, refer=self._referred())
+        return replace(decision, decided_by=how[0], confidence=how[1]) if how else decision
+
+    def _target(self) -> str:
+        """The artifact a revision or a question is about: the named one, else the likeliest."""
+        if self.named:
+            return self.named[0]
+        probabilities: dict[str, float] = {}
+        if self.helper is not None:  # what edits are about, and what requests are about, in equal parts
+            edits, requests = self.helper.target_probabilities, self.helper.task_probabilities
+            for source in (edits(self.text), requests(self.text)):
+                for task, p in source.items():
+                    probabilities[task] = probabilities.get(task, 0.0) + p / 2
+        by_family: dict[str, float] = {}
+        for task, p in probabilities.items():
+            by_family[self.family(task)] = by_family.get(self.family(task), 0.0) + p
+
+        def score(task: str) -> float:
+            return (
+                by_family.get(self.family(task), 0.0)
+                + TASK_WEIGHT * probabilities.get(task, 0.0)
+                + LATEST_BONUS * (task == self.latest)
+                + SIMILARITY_WEIGHT * self._sim(task)
+                + OVERLAP_WEIGHT * self._overlap(task)
+            )
+
+        return max(self.artifacts, key=score)
+
+    def _overlap(self, task: str) -> float:
+        """Share of the turn's content words found in the artifact or its request.
+
+        "add an SMS box next to the email provider" names something only one artifact has.
+        """
+        mine = _content_words(self.text)
+        if not mine:
+            return 0.0
+        artifact = self.artifacts[task]
+        theirs = _content_words(artifact["request"]) | _content_words(artifact["content"][:MAX_OVERLAP_CHARS])
+        return len(mine & theirs) / len(mine)
+
+    def _referred(self) -> str:
+        return self.named[0] if self.named else self._reference_target()
+
+    def _new_task(self) -> tuple[str, str, tuple[Layer, float] | None]:
+        """A new request's task type, why, and the layer that chose it when not the classification's."""
+        if _SAME.search(self.text):  # "now one for X, separate from this": same type, no reference
+            referred = self._referred()
+            why = f"asks for another {referred} like the one from turn {self._turn(referred)}"
+            return (
+                referred,
+                why,
+                (None if referred == self.c.task else ("carried_over", CARRIED_OVER_CONFIDENCE)),
+            )
+        if self.confident:
+            return self.c.task, "asks for a new artifact", None
+        # Known to be a new request: the first-request threshold applies, not the thread's.
+        # What it asks for, without what it refers to; "and the sequence diagram?" is all mention.
+        request = without_mentions(self.config, self.text, self.artifacts)
+        if len(_WORD.findall(request)) < MIN_REQUEST_WORDS:
+            request = self.text
+        probabilities = self.helper.task_probabilities(request) if self.helper is not None else {}
+        best = max(probabilities, key=lambda t: probabilities[t], default=None)
+        if best is not None and probabilities[best] >= self.config.routing.semantic_min_confidence:
+            p = round(probabilities[best], 3)
+            return best, "asks for a new artifact", (None if best == self.c.task else ("semantic", p))
+        return self.c.task, "asks for a new artifact", None
+
+    def _reference_target(self) -> str:
+        """The artifact a new request refers to without naming it: the most alike, else the latest."""
+        if self.helper is not None and len(self.artifacts) > 1:
+            best = max(self.artifacts, key=self._sim)
+            if self._more_alike(best):
+                return best
+        return self.latest
+
+    def _turn(self, task: str) -> int:
+        return self.artifacts[task]["turn"]
+
+    def _by_rules(self) -> TurnDecision:
+        """The hand-written rules (the module docstring), used until the learned model is ready."""
         if self.asks and not self.creates:
             return self._about(self._question_target(), "question")
         if self.named and self.lead_edit:  # "go back to the ERD and add a TAGS table"
@@ -360,16 +600,16 @@ class _Turn:
         """The artifact an unnamed edit is about: the classification's, the most alike, the latest."""
         if self.confident and self.c.task in self.artifacts:
             return self.c.task
-        if self.similarity is not None and len(self.artifacts) > 1:
+        if self.helper is not None and len(self.artifacts) > 1:
             best = max(self.artifacts, key=self._sim)
             if self._more_alike(best):
                 return best
         return self.latest
 
     def _sim(self, task: str) -> float:
-        if self.similarity is None:
+        if self.helper is None:
             return 0.0
-        return float(self.similarity(self.text, self.artifacts[task]["request"]))
+        return float(self.helper.similarity(self.text, self.artifacts[task]["request"]))
 
     def _more_alike(self, task: str) -> bool:
         return task != self.latest and self._sim(task) - self._sim(self.latest) >= SIMILAR_MARGIN

@@ -11,30 +11,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
-
-import yaml
+from typing import Literal, get_args
 
 from config.schema import AppConfig
-from understanding.turns import ThreadArtifact, TurnClassifier, TurnDecision, TurnKind, decide_turn
+from understanding.training import Followup, load_followups, thread_artifacts
+from understanding.turns import TurnClassifier, TurnDecision, TurnKind, decide_turn
 
 DATA_DIR = Path(__file__).with_name("data")
 Split = Literal["dev", "heldout", "all"]
 KINDS: tuple[TurnKind, ...] = get_args(TurnKind)
-
-
-@dataclass(frozen=True)
-class Followup:
-    """One labelled follow-up: the thread before it, its text and the expected decision."""
-
-    thread: tuple[tuple[str, str], ...]
-    """(request, task type) of each earlier turn, oldest first."""
-    text: str
-    kind: TurnKind
-    task: str
-    reference: bool | None
-    split: str
-    explicit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,36 +39,6 @@ class Outcome:
         """Kind and task type both right, and the reference flag where it is labelled."""
         reference_ok = self.case.reference is None or self.got.reference == self.case.reference
         return self.kind_right and self.got.task == self.case.task and reference_ok
-
-
-def load_followups(path: Path, split: Split) -> list[Followup]:
-    """The labelled follow-ups of one split (or all of them)."""
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    cases = []
-    for item in data["followups"]:
-        if split != "all" and item["split"] != split:
-            continue
-        expect = item["expect"]
-        cases.append(
-            Followup(
-                thread=tuple((t["text"], t["task"]) for t in item["thread"]),
-                text=item["text"],
-                kind=expect["kind"],
-                task=expect["task"],
-                reference=expect.get("reference"),
-                split=item["split"],
-                explicit=item.get("explicit"),
-            )
-        )
-    return cases
-
-
-def thread_artifacts(config: AppConfig, case: Followup) -> dict[str, ThreadArtifact]:
-    """The thread's artifacts as finalize would have kept them: the latest per task type."""
-    artifacts: dict[str, ThreadArtifact] = {}
-    for turn, (request, task) in enumerate(case.thread, start=1):
-        artifacts[task] = {"content": "", "turn": turn, "model": config.route(task).model, "request": request}
-    return artifacts
 
 
 def run(config: AppConfig, classifier: TurnClassifier, cases: list[Followup]) -> list[Outcome]:

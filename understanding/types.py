@@ -9,6 +9,7 @@ from config.schema import AppConfig
 
 Layer = Literal["explicit", "keywords", "semantic", "model", "carried_over", "default"]
 LAYERS: tuple[Layer, ...] = ("explicit", "keywords", "semantic", "model", "carried_over", "default")
+CARRIED_OVER_CONFIDENCE = 0.6  # a thread usually keeps to one kind of artifact
 
 
 @dataclass(frozen=True)
