@@ -164,6 +164,10 @@ _SUGGESTION = re.compile(_LEAD + r"(?:what if|how about|what about|why not)\b")
 # "it", "this", "these": the turn points at something already there ("that" is too often a
 # relative pronoun: "a function that reverses a list").
 _POINTER = re.compile(r"\b(?:it|its|it's|them|this|these|those|above|same|that one)\b")
+# "can it also ...", "could each task get ...": a change asked for politely, or a question.
+_MODAL_ASK = re.compile(
+    _LEAD + r"(?:can|could|would|should) (?:it|they|this|that|these|those|each|every|the)\b"
+)
 _WORD = re.compile(r"\w+")
 MIN_REQUEST_WORDS = 3
 # "the same for the admin page", "one like this": another artifact of the referred one's type.
@@ -247,6 +251,29 @@ _STOPWORDS = frozenset(
 
 def _content_words(text: str) -> frozenset[str]:
     return frozenset(w for w in words(text) if w not in _STOPWORDS and len(w) > 2)
+
+
+def _adds_artifact(config: AppConfig) -> re.Pattern[str]:
+    """Matches "add an ERD for the shipping side", "and a sequence diagram for refunds": new artifacts."""
+    keywords = tuple(sorted({n.lower() for route in config.routing.tasks.values() for n in route.keywords}))
+    return _adds_artifact_pattern(keywords)
+
+
+@lru_cache(maxsize=8)
+def _adds_artifact_pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:
+    nouns = {
+        *keywords,
+        *(n for names in TASK_NOUNS.values() for n in names),
+        "diagram",
+        "page",
+        "doc",
+        "script",
+    }
+    alternatives = "|".join(sorted((re.escape(n) for n in nouns), key=len, reverse=True))
+    return re.compile(
+        rf"\b(?:add|also|plus|and)\s+(?:a|an|another|one more)\s+(?:[\w-]+\s+)?(?:{alternatives})s?\b"
+        r"(?!\s+(?:to|in|on|into|inside|between|next to|beside)\b)"  # "add a diagram to the README": an edit
+    )
 
 
 def normalise(prompt: str) -> str:
@@ -403,6 +430,8 @@ class _Turn:
             "that_noun": bool(_THAT.search(self.text)),
             "here": bool(_HERE.search(self.text)),
             "same": bool(_SAME.search(self.text)),
+            "adds_artifact": bool(_adds_artifact(self.config).search(self.text)),
+            "modal_ask": bool(_MODAL_ASK.search(self.text)),
             "named": bool(self.named),
             "named_latest": self.latest in self.named,
             "named_older": any(t != self.latest for t in self.named),
