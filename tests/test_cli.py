@@ -96,3 +96,16 @@ def test_models_lists_each_task_and_says_when_ollama_is_down(env: dict[str, str]
     down = run(env | {"OLLAMA_HOST": f"127.0.0.1:{free_port()}"}, "models")
     assert down.returncode == 1
     assert "Ollama is not reachable at http://127.0.0.1:" in down.stderr
+
+
+def test_a_first_run_leaves_the_understanding_fit_cached(env: dict[str, str], tmp_path: Path) -> None:
+    """A one-shot run on a fresh machine finishes and caches the fit, so later runs only load it."""
+    cold = env | {"MODELYARD_CACHE_DIR": str(tmp_path / "cache")}
+    first = run(cold, "ask", "--task", "mermaid", "ERD for a blog")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("erDiagram")  # the answer came first; the fit is waited for after
+    (cached,) = (tmp_path / "cache").glob("understanding-*.npz")
+    stamp = cached.stat().st_mtime_ns
+    again = run(cold, "ask", "--task", "mermaid", "ERD for a shop")
+    assert again.returncode == 0, again.stderr
+    assert cached.stat().st_mtime_ns == stamp  # loaded, not fitted and written again

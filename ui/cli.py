@@ -20,6 +20,7 @@ from usage.errors import UsageStoreError
 # The graph and its SDKs are imported by the commands that need them: `stats` stays instant.
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, EXIT_NO_ARTIFACT = 0, 1, 2, 3
+FIT_GRACE_S = 15  # the longest a first run waits for its fit to be cached (a cold fit: ~5 s)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,6 +117,7 @@ async def _ask(config: AppConfig, args: argparse.Namespace) -> int:
                     sys.stderr.write("\n")
                     streaming = False
                 print(status_line(item), file=sys.stderr, flush=True)
+        classifier = router.services.classifier
     assert response is not None
     if response.warning and not args.quiet:
         print(f"! {response.warning}", file=sys.stderr)
@@ -123,12 +125,21 @@ async def _ask(config: AppConfig, args: argparse.Namespace) -> int:
         print(json.dumps(response.to_dict(), indent=2))
     elif response.content:
         print(response.content)
+    code = EXIT_OK if response.ok else EXIT_NO_ARTIFACT
     if response.content and not response.checked:
         # Nothing could check it (no parser for its language): delivered, and said so, not failed.
         if not args.quiet:
             print(f"! {response.error_message}", file=sys.stderr)
-        return EXIT_OK
-    return EXIT_OK if response.ok else EXIT_NO_ARTIFACT
+        code = EXIT_OK
+    sys.stdout.flush()
+    # A one-shot run on a machine where the understanding layers' fit is not cached yet lets the
+    # fit finish and be cached, once, after the answer is out: a daemon thread killed at exit
+    # would leave every later run to fit again. With the fit cached, nothing is waited for.
+    from understanding.fitted import is_cached
+
+    if not is_cached(config):
+        await asyncio.to_thread(classifier.wait_ready, FIT_GRACE_S)
+    return code
 
 
 async def _models(config: AppConfig, as_json: bool) -> int:

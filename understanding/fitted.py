@@ -73,6 +73,15 @@ def fit_key(config: AppConfig, train_path: Path = TRAIN_PATH) -> str:
     return digest.hexdigest()[:32]
 
 
+def is_cached(config: AppConfig) -> bool:
+    """Whether this machine has the fit for `config` on disk (a process then loads it in ms)."""
+    return _path(cache_dir(), fit_key(config)).exists()
+
+
+def _path(directory: Path, key: str) -> Path:
+    return directory / f"understanding-{key}.npz"
+
+
 def fitted_layers(
     config: AppConfig, embedder: Embedder, fit: Callable[[], Fitted], *, directory: Path | None = None
 ) -> Fitted:
@@ -82,7 +91,7 @@ def fitted_layers(
         found = _memory.get((key, id(embedder)))
         if found is not None:
             return found
-        path = (directory or cache_dir()) / f"understanding-{key}.npz"
+        path = _path(directory or cache_dir(), key)
         found = _load(path, embedder)
         if found is None:
             found = fit()
