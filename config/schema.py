@@ -36,6 +36,16 @@ def check_http_url(value: str) -> str:
     return value.strip().rstrip("/")
 
 
+def check_keep_alive(value: str | int) -> str | int:
+    """Ollama's keep_alive: seconds, or a Go duration ("30m", "1h30m"); negative keeps forever."""
+    if isinstance(value, int) or _NUMBER.match(value.strip()) or _GO_DURATION.match(value.strip()):
+        return value
+    raise ValueError(
+        "expected seconds (a number) or a duration such as 30m, 1h or 90s; a negative value keeps "
+        "the model loaded forever"
+    )
+
+
 class OllamaConfig(_Strict):
     """Where Ollama is and how long each phase of a local request may take."""
 
@@ -64,12 +74,7 @@ class OllamaConfig(_Strict):
     @field_validator("keep_alive")
     @classmethod
     def _duration(cls, value: str | int) -> str | int:
-        if isinstance(value, int) or _NUMBER.match(value.strip()) or _GO_DURATION.match(value.strip()):
-            return value
-        raise ValueError(
-            "expected seconds (a number) or a duration such as 30m, 1h or 90s; a negative value keeps "
-            "the model loaded forever"
-        )
+        return check_keep_alive(value)
 
     @field_validator("num_ctx")
     @classmethod
@@ -86,11 +91,19 @@ class TaskRoute(_Strict):
     model: str = Field(min_length=1)
     validator: ValidatorName
     expect_kind: str | None = None
+    keep_alive: str | int | None = Field(
+        None, description="how long Ollama keeps this task's model resident; default ollama.keep_alive"
+    )
     keywords: tuple[str, ...] = ()
     examples: tuple[str, ...] = Field(
         (),
         description="example requests of this type: the semantic classifier learns the type from them",
     )
+
+    @field_validator("keep_alive")
+    @classmethod
+    def _duration(cls, value: str | int | None) -> str | int | None:
+        return None if value is None else check_keep_alive(value)
 
     @model_validator(mode="after")
     def _kind_fits_validator(self) -> TaskRoute:
@@ -234,6 +247,13 @@ class AppConfig(BaseModel):
     def route(self, task_type: str) -> TaskRoute:
         """The route of a known task type (KeyError for an unknown one)."""
         return self.routing.tasks[task_type]
+
+    def keep_alive_for(self, task_type: str | None) -> str | int:
+        """The task's own keep_alive, else `ollama.keep_alive`."""
+        route = self.routing.tasks.get(task_type or "")
+        if route is not None and route.keep_alive is not None:
+            return route.keep_alive
+        return self.ollama.keep_alive
 
     def check_task(self, task_type: str | None) -> None:
         """Raise UnknownTaskError for a task type this config does not route."""

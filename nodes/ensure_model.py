@@ -31,7 +31,8 @@ async def ensure_model(state: State, runtime: Runtime[Context]) -> dict[str, Any
         if await svc.ollama.is_loaded(model):
             emit_status(writer, NODE, f"{model} is ready", model=model, model_status="ready")
             return {"model_status": ModelStatus.READY.value}
-        load_s = await _load(svc.ollama, model, writer, svc.config.ollama.allow_pull)
+        keep_alive = svc.config.keep_alive_for(state.get("task"))
+        load_s = await _load(svc.ollama, model, writer, svc.config.ollama.allow_pull, keep_alive)
     except ProviderError as exc:
         emit_status(
             writer,
@@ -51,9 +52,11 @@ async def ensure_model(state: State, runtime: Runtime[Context]) -> dict[str, Any
     return {"model_status": ModelStatus.READY.value, "load_s": load_s}
 
 
-async def _load(ollama: OllamaClient, model: str, writer: StreamWriter, allow_pull: bool) -> float:
+async def _load(
+    ollama: OllamaClient, model: str, writer: StreamWriter, allow_pull: bool, keep_alive: str | int
+) -> float:
     try:
-        return await _load_with_ticks(ollama, model, writer)
+        return await _load_with_ticks(ollama, model, writer, keep_alive)
     except ProviderError as exc:
         if exc.reason != "not_installed" or not allow_pull:
             raise
@@ -63,16 +66,18 @@ async def _load(ollama: OllamaClient, model: str, writer: StreamWriter, allow_pu
         if progress.total:
             done = f" {100 * (progress.completed or 0) / progress.total:.0f}%"
         emit_status(writer, NODE, f"Pulling {model}: {progress.status}{done}", model=model)
-    return await _load_with_ticks(ollama, model, writer)
+    return await _load_with_ticks(ollama, model, writer, keep_alive)
 
 
-async def _load_with_ticks(ollama: OllamaClient, model: str, writer: StreamWriter) -> float:
+async def _load_with_ticks(
+    ollama: OllamaClient, model: str, writer: StreamWriter, keep_alive: str | int
+) -> float:
     """Load, reporting the elapsed seconds while the user waits."""
     started = time.monotonic()
     emit_status(
         writer, NODE, f"Loading {model} (first time ~30-60 s)...", model=model, model_status="loading"
     )
-    load = asyncio.ensure_future(ollama.load_model(model))
+    load = asyncio.ensure_future(ollama.load_model(model, keep_alive=keep_alive))
     try:
         while True:
             done, _ = await asyncio.wait({load}, timeout=_TICK_S)

@@ -38,6 +38,7 @@ async def local_generate(state: State, runtime: Runtime[Context]) -> dict[str, A
             on_token=tokens,
             # A question is answered in prose: JIRA's JSON schema would force tasks instead.
             response_format=None if is_question(state) else svc.validators.response_schema(route.validator),
+            keep_alive=svc.config.keep_alive_for(state.get("task")),
         )
     except ProviderError as exc:
         tokens.flush()

@@ -171,16 +171,17 @@ class OllamaClient:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def load_model(self, model: str) -> float:
+    async def load_model(self, model: str, *, keep_alive: str | int | None = None) -> float:
         """Load `model` (empty generate with keep_alive); concurrent callers share one load.
 
+        `keep_alive` (default `ollama.keep_alive`) is how long Ollama keeps it resident after.
         Returns the seconds this caller waited.
         """
         name = canonical(model)
         started = self._clock()
         task = self._loads.get(name)
         if task is None:
-            task = asyncio.create_task(self._load(name), name=f"ollama-load:{name}")
+            task = asyncio.create_task(self._load(name, keep_alive), name=f"ollama-load:{name}")
             self._loads[name] = task
             task.add_done_callback(lambda t: self._load_done(name, t))
         await asyncio.shield(task)
@@ -289,15 +290,20 @@ class OllamaClient:
         *,
         on_token: Callable[[str], None] | None = None,
         response_format: dict[str, Any] | str | None = None,
+        keep_alive: str | int | None = None,
     ) -> Generation:
-        """Stream a chat reply, calling `on_token` per piece; bounded by first-token and total limits."""
+        """Stream a chat reply, calling `on_token` per piece; bounded by first-token and total limits.
+
+        Every call sends `keep_alive` (default `ollama.keep_alive`): Ollama resets a model's
+        expiry to the value of the latest request that used it.
+        """
         name = canonical(model)
         options = self.chat_options(name, messages)
         body: dict[str, Any] = {
             "model": name,
             "messages": messages,
             "stream": True,
-            "keep_alive": self._cfg.keep_alive,
+            "keep_alive": self._cfg.keep_alive if keep_alive is None else keep_alive,
             "options": options,
         }
         if response_format is not None:
@@ -463,12 +469,12 @@ class OllamaClient:
         self._seen.pop(name, None)
         self._ps_at = None
 
-    async def _load(self, name: str) -> float:
+    async def _load(self, name: str, keep_alive: str | int | None) -> float:
         started = self._clock()
         num_ctx = self.load_num_ctx(name)
         body = {
             "model": name,
-            "keep_alive": self._cfg.keep_alive,
+            "keep_alive": self._cfg.keep_alive if keep_alive is None else keep_alive,
             "stream": False,
             "options": {"num_ctx": num_ctx},
         }

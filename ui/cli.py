@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from config.loader import ConfigError, load_config
 from config.schema import AppConfig, UnknownTaskError
 from nodes.prompt_check import BadPromptError, check_prompt
-from ui import redaction, validate_cmd
+from ui import redaction, unload_cmd, validate_cmd
 from ui.render import overview_table, stats_table, status_line
 from usage.errors import UsageStoreError
 
@@ -24,7 +24,7 @@ FIT_GRACE_S = 15  # the longest a first run waits for its fit to be cached (a co
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: `ask`, `models`, `stats`."""
+    """The command line: `ask`, `models`, `stats`, `validate`, `unload`."""
     parser = argparse.ArgumentParser(prog="modelyard", description=__doc__)
     parser.add_argument("--config", help="models.yaml to use (default: MODELYARD_CONFIG or the packaged one)")
     parser.add_argument("--data-dir", help="where checkpoints and usage stats live (MODELYARD_DATA_DIR)")
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--json", action="store_true", help="print JSON")
     validate_cmd.add_parser(sub)
+    unload_cmd.add_parser(sub)
     return parser
 
 
@@ -59,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_models(config, args.json))
         if args.command == "validate":
             return validate_cmd.run(config, args)
+        if args.command == "unload":
+            return unload_cmd.run(config, args)
         return _stats(config, args.json)
     except (ConfigError, UnknownTaskError, BadPromptError) as exc:
         print(f"modelyard: {exc}", file=sys.stderr)

@@ -168,6 +168,10 @@ class OllamaEmulator(HTTPEmulator):
     def loaded_models(self) -> list[str]:
         return self._sched.loaded()
 
+    def ps_json(self) -> list[dict[str, object]]:
+        """What /api/ps would answer now."""
+        return self._sched.ps_json()
+
     def expire(self, name: str) -> None:
         self._sched.expire(model_key(name))
 
