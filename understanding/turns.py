@@ -363,7 +363,7 @@ def decide_with(
     `helper` (the classifier) adds the learned turn model, similarities and task probabilities;
     without it, or before they are ready, the hand-written rules decide alone.
     """
-    known = {t: a for t, a in artifacts.items() if t in config.routing.tasks}
+    known = _known(config, artifacts)
     if not known:
         return TurnDecision("new", c.task, None, None, False, "nothing to revise yet")
     return _Turn(config, c, normalise(prompt), known, helper).decide()
@@ -378,8 +378,12 @@ def turn_signals(
     helper: TurnClassifier | None = None,
 ) -> Signals:
     """What the rules see in a follow-up, as numbers: the learned turn model's input."""
-    known = {t: a for t, a in artifacts.items() if t in config.routing.tasks}
-    return _Turn(config, c, normalise(prompt), known, helper).signals()
+    return _Turn(config, c, normalise(prompt), _known(config, artifacts), helper).signals()
+
+
+def _known(config: AppConfig, artifacts: Mapping[str, ThreadArtifact]) -> dict[str, ThreadArtifact]:
+    """The thread's artifacts of task types this config still routes."""
+    return {t: a for t, a in artifacts.items() if t in config.routing.tasks}
 
 
 class _Turn:
