@@ -16,16 +16,11 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import yaml
 
 from config import AppConfig, load_config
 from understanding.classifier import TaskClassifier
+from understanding.training import DATA_DIR, Split, read_yaml
 from understanding.types import LAYERS, Classification, family
-
-DATA_DIR = Path(__file__).with_name("data")
-Split = Literal["dev", "heldout", "all"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +59,7 @@ def _right(config: AppConfig, want: Labelled, got: Classification, by_family: bo
 
 def load_requests(path: Path, split: Split) -> list[Labelled]:
     """The labelled requests of `split` (`requests: [{text, task, split}]`)."""
-    raw: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     items = [Labelled(str(r["text"]), str(r["task"]), str(r.get("split", "dev"))) for r in raw["requests"]]
     return [r for r in items if split == "all" or r.split == split]
 

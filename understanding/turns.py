@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Literal, Protocol
 
 # typing_extensions' TypedDict: it is part of the graph's state, which pydantic reads (Studio).
@@ -453,10 +453,8 @@ class _Turn:
         }
         out: Signals = {name: float(value) for name, value in flags.items()}
         out.update({f"layer={layer}": float(self.c.layer == layer) for layer in sorted(DECIDED_LAYERS)})
-        probabilities = self.helper.task_probabilities(self.text) if self.helper is not None else {}
-        by_family: dict[str, float] = {}
-        for task, p in probabilities.items():
-            by_family[self.family(task)] = by_family.get(self.family(task), 0.0) + p
+        probabilities = self._request_probabilities
+        by_family = self._by_family(probabilities)
         out["p_thread_families"] = sum(p for f, p in by_family.items() if f in families)
         out["p_latest_family"] = by_family.get(self.family(self.latest), 0.0)
         out["p_top"] = max(probabilities.values(), default=0.0)
@@ -489,13 +487,10 @@ class _Turn:
             return self.named[0]
         probabilities: dict[str, float] = {}
         if self.helper is not None:  # what edits are about, and what requests are about, in equal parts
-            edits, requests = self.helper.target_probabilities, self.helper.task_probabilities
-            for source in (edits(self.text), requests(self.text)):
+            for source in (self.helper.target_probabilities(self.text), self._request_probabilities):
                 for task, p in source.items():
                     probabilities[task] = probabilities.get(task, 0.0) + p / 2
-        by_family: dict[str, float] = {}
-        for task, p in probabilities.items():
-            by_family[self.family(task)] = by_family.get(self.family(task), 0.0) + p
+        by_family = self._by_family(probabilities)
 
         def score(task: str) -> float:
             return (
@@ -639,10 +634,26 @@ class _Turn:
                 return best
         return self.latest
 
-    def _sim(self, task: str) -> float:
+    @cached_property
+    def _request_probabilities(self) -> dict[str, float]:
+        """The semantic layer's task probabilities for the whole turn (signals and targets share it)."""
+        return self.helper.task_probabilities(self.text) if self.helper is not None else {}
+
+    def _by_family(self, probabilities: Mapping[str, float]) -> dict[str, float]:
+        by_family: dict[str, float] = {}
+        for task, p in probabilities.items():
+            by_family[self.family(task)] = by_family.get(self.family(task), 0.0) + p
+        return by_family
+
+    @cached_property
+    def _sims(self) -> dict[str, float]:
+        """How alike the turn is to each artifact's request (each embedding is computed once)."""
         if self.helper is None:
-            return 0.0
-        return float(self.helper.similarity(self.text, self.artifacts[task]["request"]))
+            return dict.fromkeys(self.artifacts, 0.0)
+        return {t: float(self.helper.similarity(self.text, a["request"])) for t, a in self.artifacts.items()}
+
+    def _sim(self, task: str) -> float:
+        return self._sims[task]
 
     def _more_alike(self, task: str) -> bool:
         return task != self.latest and self._sim(task) - self._sim(self.latest) >= SIMILAR_MARGIN

@@ -11,14 +11,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import get_args
 
 from config.schema import AppConfig
-from understanding.training import Followup, load_followups, thread_artifacts
+from understanding.training import DATA_DIR, Followup, Split, load_followups, thread_artifacts
 from understanding.turns import TurnClassifier, TurnDecision, TurnKind, decide_turn
 
-DATA_DIR = Path(__file__).with_name("data")
-Split = Literal["dev", "heldout", "all"]
 KINDS: tuple[TurnKind, ...] = get_args(TurnKind)
 
 
