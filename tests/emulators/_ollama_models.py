@@ -21,8 +21,27 @@ RUNNER_STOPPED = (
     "model runner has unexpectedly stopped, this may be due to resource "
     "limitations or an internal error, check ollama server logs for details"
 )
+GIB = 1 << 30
+
+
+def human_bytes(count: int) -> str:
+    """Sizes as Ollama's format.HumanBytes2 writes them in its errors: "16.0 GiB", "512.0 MiB"."""
+    for unit, scale in (("GiB", GIB), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
+
+
+def no_system_memory(required: int, available: int) -> str:
+    """The load error of a model that cannot fit even with nothing else loaded (llm/server.go)."""
+    return (
+        f"model requires more system memory ({human_bytes(required)}) "
+        f"than is available ({human_bytes(available)})"
+    )
+
+
 # The scheduler's load failures as different Ollama versions word them (llm/server.go).
-NO_SYSTEM_MEMORY = "model requires more system memory (16.0 GiB) than is available (4.0 GiB)"
+NO_SYSTEM_MEMORY = no_system_memory(16 * GIB, 4 * GIB)
 NO_GPU_FIT = "unable to load full model on GPU"  # ErrLoadRequiredFull
 LOAD_ERRORS = (NO_SYSTEM_MEMORY, NO_GPU_FIT, RUNNER_STOPPED)
 # server/sched.go ErrMaxQueue (two spaces after the full stop), sent with 503.
@@ -47,7 +66,8 @@ class ModelSpec:
     replies: list[str] = field(default_factory=list)  # popped per generate/chat, then `reply`
     installed: bool = True
     pullable: bool = True
-    size: int = 4_109_865_159
+    size: int = 4_109_865_159  # bytes: /api/tags, /api/ps, and what a load takes of the memory limit
+    size_vram: int | None = None  # bytes on the GPU, shown by /api/ps; None = all of `size`
     family: str = "llama"
     parameter_size: str = "7.2B"
     quantization_level: str = "Q4_K_M"

@@ -4,11 +4,13 @@ Used by the test suite in-process (``OllamaEmulator(...).start()``) and, for CLI
 or browser tests, out of process::
 
     python -m tests.emulators.ollama --port 11434 [--config models.json]
+        [--memory-limit BYTES] [--max-loaded N]
 
 where the config is ``{"models": {"name": {ModelSpec fields}}}``. Faults are
 injected per model through ``ModelSpec``; the ``/_emulator/*`` routes expose the
 same controls over HTTP (``POST /_emulator/models`` takes ``{"name", "merge",
-...ModelSpec fields}``; ``POST /_emulator/server`` takes the server-wide modes).
+...ModelSpec fields}``; ``POST /_emulator/server`` takes the server-wide modes:
+``proxy_error``, ``memory_limit``, ``max_loaded``, each optional, null clears it).
 
 Faults, each as Ollama (or what stands in front of it) really shows it:
 
@@ -18,6 +20,14 @@ Faults, each as Ollama (or what stands in front of it) really shows it:
   ``RUNNER_STOPPED`` (``LOAD_ERRORS``).
 * ``expire(name)``: Ollama evicts the model once idle (memory pressure, another
   model, ``ollama stop``); the next request loads it again.
+* ``memory_limit`` (bytes; ``set_memory_limit``) / ``max_loaded``
+  (OLLAMA_MAX_LOADED_MODELS): a load that would take the loaded models' ``size``
+  sum over the limit, or their count over ``max_loaded``, first unloads others as
+  Ollama's scheduler does: idle ones by shortest keep_alive, then name; with none
+  idle it waits for the shortest to finish its requests (``eviction_count``).
+  A model larger than the whole limit gets 500 "model requires more system memory
+  (X GiB) than is available (Y GiB)" and unloads nothing.
+* ``size_vram``: /api/ps shows a partly offloaded model (size_vram < size).
 * options.num_ctx: a request whose context window differs from the loaded
   runner's reloads it (``load_count`` rises, ``load_delay`` applies).
 * options.num_predict: the reply stops after that many tokens with
@@ -64,7 +74,7 @@ from ._ollama_models import (
     normalize_name,
 )
 from ._ollama_models import spec_from_fields as spec_from_fields
-from ._ollama_sched import Scheduler
+from ._ollama_sched import Scheduler, check_max_loaded, check_memory_limit
 from ._server import Exchange, HTTPEmulator, dump_json
 
 __all__ = [
@@ -114,15 +124,23 @@ class OllamaEmulator(HTTPEmulator):
     label = "ollama emulator"
 
     def __init__(
-        self, models: Mapping[str, ModelSpec] | None = None, port: int = 0, host: str = "127.0.0.1"
+        self,
+        models: Mapping[str, ModelSpec] | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        memory_limit: int | None = None,
+        max_loaded: int | None = None,
     ) -> None:
         super().__init__(port, host)
         self._lock = threading.Lock()
         self._initial = dict(default_models() if models is None else models)
+        self._initial_limits = (memory_limit, max_loaded)
         self._models: dict[str, ModelEntry] = {}
         self._requests: list[RecordedRequest] = []
         self._proxy_error: tuple[int, str, str] | None = None
-        self._sched = Scheduler(sleep=lambda s: s <= 0 or not self._stopping.wait(s))
+        self._sched = Scheduler(
+            lambda s: s <= 0 or not self._stopping.wait(s), memory_limit=memory_limit, max_loaded=max_loaded
+        )
         self._infer = Inference(self._sched, self._installed, self._next_reply, self._take_busy)
         self.reset()
         get, post = ("GET", "HEAD"), ("POST",)
@@ -175,6 +193,18 @@ class OllamaEmulator(HTTPEmulator):
     def expire(self, name: str) -> None:
         self._sched.expire(model_key(name))
 
+    def set_memory_limit(self, limit: int | None) -> None:
+        """Bytes the loaded models' sizes may sum to (None: unlimited); applies from the next load."""
+        self._sched.set_memory_limit(limit)
+
+    def set_max_loaded(self, count: int | None) -> None:
+        """OLLAMA_MAX_LOADED_MODELS (None: unlimited); applies from the next load."""
+        self._sched.set_max_loaded(count)
+
+    def eviction_count(self, name: str) -> int:
+        """How often the model was unloaded to make room for another one."""
+        return self._sched.eviction_count(model_key(name))
+
     def set_proxy_error(self, error: tuple[int, str, str] | None) -> None:
         """Answer every /api/* route with (status, content type, body), as a proxy whose Ollama is down."""
         with self._lock:
@@ -186,8 +216,11 @@ class OllamaEmulator(HTTPEmulator):
             return list(self._requests)
 
     def reset(self) -> None:
-        """Back to the constructor's models: nothing loaded, counts and requests cleared."""
+        """Back to the constructor's models and limits: nothing loaded, counts and requests cleared."""
         self._sched.reset()
+        memory_limit, max_loaded = self._initial_limits
+        self._sched.set_memory_limit(memory_limit)
+        self._sched.set_max_loaded(max_loaded)
         with self._lock:
             self._models.clear()
             self._requests.clear()
@@ -200,8 +233,11 @@ class OllamaEmulator(HTTPEmulator):
             models = {e.name: dataclasses.asdict(e.spec) for e in self._models.values()}
             request_count = len(self._requests)
         return {
+            "evictions": self._sched.evictions(),
             "load_counts": self._sched.load_counts(),
             "loaded": self.loaded_models(),
+            "max_loaded": self._sched.max_loaded,
+            "memory_limit": self._sched.memory_limit,
             "models": models,
             "request_count": request_count,
         }
@@ -332,17 +368,33 @@ class OllamaEmulator(HTTPEmulator):
         body = self._body(ex, "EmulatorServer")
         if body is None:
             return
-        unknown = set(body) - {"proxy_error"}
+        unknown = set(body) - {"proxy_error", "memory_limit", "max_loaded"}
         if unknown:
             ex.send_json(400, {"error": f"unknown server fields: {sorted(unknown)}"})
             return
+        # Check every field before applying any; only the fields given change.
         error = body.get("proxy_error")
         try:
-            self.set_proxy_error(None if error is None else (int(error[0]), str(error[1]), str(error[2])))
+            proxy_error = None if error is None else (int(error[0]), str(error[1]), str(error[2]))
         except (ValueError, TypeError, IndexError, KeyError) as exc:
             ex.send_json(400, {"error": f"proxy_error: expected [status, content type, body] ({exc})"})
             return
-        ex.send_json(200, {"proxy_error": error})
+        try:
+            memory_limit = check_memory_limit(body.get("memory_limit"))
+            max_loaded = check_max_loaded(body.get("max_loaded"))
+        except ValueError as exc:
+            ex.send_json(400, {"error": str(exc)})
+            return
+        if "proxy_error" in body:
+            self.set_proxy_error(proxy_error)
+        if "memory_limit" in body:
+            self.set_memory_limit(memory_limit)
+        if "max_loaded" in body:
+            self.set_max_loaded(max_loaded)
+        with self._lock:
+            current = self._proxy_error
+        limits = {"memory_limit": self._sched.memory_limit, "max_loaded": self._sched.max_loaded}
+        ex.send_json(200, {"proxy_error": current, **limits})
 
     def _control_set_model(self, ex: Exchange) -> None:
         body = self._body(ex, "EmulatorModel")
@@ -377,13 +429,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=11434)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--config", help='JSON file: {"models": {"name": {spec fields}}}')
+    parser.add_argument("--memory-limit", type=int, help="bytes the loaded models may take")
+    parser.add_argument("--max-loaded", type=int, help="OLLAMA_MAX_LOADED_MODELS")
     args = parser.parse_args(argv)
     models = None
     if args.config:
         with open(args.config, encoding="utf-8") as fh:
             config = json.load(fh)
         models = {n: spec_from_fields(f) for n, f in config.get("models", {}).items()}
-    OllamaEmulator(models, port=args.port, host=args.host).serve_until_killed()
+    emulator = OllamaEmulator(
+        models, port=args.port, host=args.host, memory_limit=args.memory_limit, max_loaded=args.max_loaded
+    )
+    emulator.serve_until_killed()
 
 
 if __name__ == "__main__":
