@@ -28,6 +28,22 @@ def default_data_dir(env: Mapping[str, str]) -> Path:
     return Path(xdg) / "modelyard"
 
 
+def user_config_path(env: Mapping[str, str]) -> Path | None:
+    """`$XDG_CONFIG_HOME/modelyard/models.yaml`, else `$HOME/.config/modelyard/models.yaml`.
+
+    Read from `env` alone (None when it has neither variable), so a caller's explicit env, a
+    test's in particular, never picks up the config in the real home directory.
+    """
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    if xdg and Path(xdg).is_absolute():  # the XDG spec: a relative value is ignored
+        base = Path(xdg)
+    elif env.get("HOME"):
+        base = Path(env["HOME"]) / ".config"
+    else:
+        return None
+    return base / "modelyard" / "models.yaml"
+
+
 def normalise_ollama_host(host: str) -> str:
     """Accept OLLAMA_HOST the way Ollama does: `host`, `host:port` or a URL."""
     host = host.strip().rstrip("/")
@@ -49,9 +65,13 @@ def load_config(
     data_dir: str | Path | None = None,
     env: Mapping[str, str] | None = None,
 ) -> AppConfig:
-    """Read the YAML at `path` (or MODELYARD_CONFIG, or the default) into an AppConfig."""
+    """Read the YAML at `path` into an AppConfig.
+
+    Without `path`: MODELYARD_CONFIG, else the user's config file (`user_config_path`) when it
+    exists, else the packaged default.
+    """
     env = os.environ if env is None else env
-    source = Path(path or env.get("MODELYARD_CONFIG") or DEFAULT_CONFIG).expanduser()
+    source = Path(path or env.get("MODELYARD_CONFIG") or _user_file(env) or DEFAULT_CONFIG).expanduser()
     file_config = _parse_file(source)
     ollama = file_config.ollama
     if env.get("OLLAMA_HOST"):
@@ -65,6 +85,11 @@ def load_config(
         fallback=file_config.fallback,
         secrets=_secrets(env),
     )
+
+
+def _user_file(env: Mapping[str, str]) -> Path | None:
+    path = user_config_path(env)
+    return path if path is not None and path.is_file() else None
 
 
 def _parse_file(source: Path) -> FileConfig:

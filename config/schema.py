@@ -46,6 +46,19 @@ def check_keep_alive(value: str | int) -> str | int:
     )
 
 
+class CooldownConfig(_Strict):
+    """How long a local model that failed to load (or timed out) is skipped: base * 2**(n-1), capped."""
+
+    base_s: float = Field(30.0, gt=0, description="the first cool-down, in seconds")
+    max_s: float = Field(600.0, gt=0, description="the longest cool-down, in seconds")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CooldownConfig:
+        if self.max_s < self.base_s:
+            raise ValueError(f"max_s ({self.max_s:g}) must be at least base_s ({self.base_s:g})")
+        return self
+
+
 class OllamaConfig(_Strict):
     """Where Ollama is and how long each phase of a local request may take."""
 
@@ -65,6 +78,19 @@ class OllamaConfig(_Strict):
         description="context window (tokens) per model; others get one sized to the prompt",
     )
     max_num_ctx: int = Field(32768, ge=2048, description="the largest context window sized automatically")
+    vram_budget_gb: float | None = Field(
+        None,
+        gt=0,
+        description="the memory (GB, as /api/ps sizes count it) the models may hold together; "
+        "a load that would exceed it first unloads the least recently used idle model",
+    )
+    budget_wait: float = Field(
+        60.0, gt=0, description="seconds a load waits for busy models to finish before the budget fails it"
+    )
+    warmup: tuple[str, ...] = Field(
+        (), description="task types or models loaded at app start (most used first), within the budget"
+    )
+    cooldown: CooldownConfig = CooldownConfig()
 
     @field_validator("base_url")
     @classmethod
@@ -94,6 +120,12 @@ class TaskRoute(_Strict):
     keep_alive: str | int | None = Field(
         None, description="how long Ollama keeps this task's model resident; default ollama.keep_alive"
     )
+    alternates: tuple[str, ...] = Field(
+        (), description="other local models that serve this task, tried when the latency budget favours them"
+    )
+    latency_budget_s: float | None = Field(
+        None, gt=0, description="seconds a request of this task may wait for its answer to start"
+    )
     keywords: tuple[str, ...] = ()
     examples: tuple[str, ...] = Field(
         (),
@@ -118,6 +150,16 @@ class TaskRoute(_Strict):
                 f"expected one of: {', '.join(sorted(kinds))}"
             )
         return self
+
+
+class QualityConfig(_Strict):
+    """When a local model's validation pass rate for a task type is low enough to warn about."""
+
+    window: int = Field(20, ge=1, description="the last N local requests of a model and task type")
+    min_requests: int = Field(5, ge=1, description="no warning before this many requests in the window")
+    min_pass_rate: float = Field(
+        0.7, ge=0, le=1, description="warn when the share of valid (or repaired) answers falls below this"
+    )
 
 
 class RoutingConfig(_Strict):
@@ -156,6 +198,7 @@ class RoutingConfig(_Strict):
         description="similarity to the examples overrides the thread's last task only at this "
         "confidence or above (a follow-up rarely resembles any example)",
     )
+    quality: QualityConfig = QualityConfig()
     semantic_wait: float = Field(
         2.0,
         ge=0,

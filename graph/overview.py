@@ -1,27 +1,38 @@
-"""What `modelyard models` and the UI's status panel show: each task type's model and its state."""
+"""What `modelyard models` and the UI's status panel show: each local model, its tasks and its state."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from lifecycle.health import Cooldown
 from providers.errors import ProviderError
 from providers.ollama_http import canonical
+from providers.ollama_types import LoadedModel, ModelStatus
 from services import Services
 
 
 @dataclass(frozen=True)
 class ModelRow:
-    """One task type and the live state of its local model."""
+    """One local model: the task types it serves, and its live state (Ollama's, joined with ours)."""
 
-    task_type: str
     model: str
+    tasks: list[str]
+    """Task types it serves; an alternate's entry reads "erd (alternate)"."""
     installed: bool | None
     status: str
     size: int | None
+    """Memory it holds when loaded (/api/ps), else its file size (/api/tags)."""
+    size_vram: int | None
     expires_at: datetime | None
+    cooldown_s: float
+    """Seconds it is still skipped after failing to load or timing out (0: not cooling down)."""
+    cooldown_reason: str | None
+    load_s_median: float | None
+    """Its median measured load time on this machine (None: never measured)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -32,43 +43,109 @@ class ModelRow:
 
 @dataclass(frozen=True)
 class Overview:
-    """Every task type's row, or why Ollama could not be asked."""
+    """Every routed model's row, the memory they hold against the budget, or why Ollama could not be asked."""
 
     rows: list[ModelRow]
     ollama_url: str
     error: str | None
+    budget: int | None = None
+    """`ollama.vram_budget_gb` in bytes (None: no budget)."""
+    resident: int = 0
+    """Memory every loaded model holds together, ours or not (/api/ps)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "ollama_url": self.ollama_url,
             "error": self.error,
+            "budget": self.budget,
+            "resident": self.resident,
             "models": [r.to_dict() for r in self.rows],
         }
 
 
-async def models_overview(services: Services) -> Overview:
-    """Ask Ollama once for installed and loaded models and join them with the routing table."""
-    ollama = services.ollama
+def routed_models(services: Services) -> dict[str, list[str]]:
+    """Each model the routing table names (canonical spelling) and the task types it serves."""
+    served: dict[str, list[str]] = {}
     tasks = services.config.routing.tasks
+    for task, route in tasks.items():
+        served.setdefault(canonical(route.model), []).append(task)
+    for task, route in tasks.items():
+        for alternate in route.alternates:
+            served.setdefault(canonical(alternate), []).append(f"{task} (alternate)")
+    return served
+
+
+async def models_overview(services: Services) -> Overview:
+    """Ask Ollama once for installed and loaded models and join them with routing, health and usage."""
+    ollama = services.ollama
+    served = routed_models(services)
+    budget = ollama.budget.limit
+    facts = asyncio.ensure_future(asyncio.to_thread(_local_facts, services, list(served)))
     try:
         installed, loaded = await asyncio.gather(ollama.list_available_models(), ollama.list_loaded_models())
     except ProviderError as exc:
-        rows = [ModelRow(t, r.model, None, "error", None, None) for t, r in tasks.items()]
-        return Overview(rows, ollama.base_url, exc.message)
+        local = await facts  # the files answer even when Ollama does not
+        rows = [_row(services, name, tasks, None, None, [], local[name]) for name, tasks in served.items()]
+        return Overview(rows, ollama.base_url, exc.message, budget)
+    local = await facts
     sizes = {m.name: m.size for m in installed}
-    expiry = {m.name: m.expires_at for m in loaded}
-    rows = []
-    for task, route in tasks.items():
-        name = canonical(route.model)
-        rows.append(
-            ModelRow(
-                task_type=task,
-                model=route.model,
-                installed=name in sizes,
-                status=ollama.status_from(name, loaded).value,
-                size=sizes.get(name),
-                expires_at=expiry.get(name),
-            )
+    rows = [
+        _row(services, name, tasks, name in sizes, sizes.get(name), loaded, local[name])
+        for name, tasks in served.items()
+    ]
+    return Overview(rows, ollama.base_url, None, budget, sum(m.size for m in loaded))
+
+
+@dataclass(frozen=True)
+class _Local:
+    """What this machine's files say of a model: its cool-down, a load in progress, its load times."""
+
+    cooling: Cooldown | None
+    loading: bool
+    load_s_median: float | None
+    now: float
+
+
+def _local_facts(services: Services, names: list[str]) -> dict[str, _Local]:
+    """Read in a worker thread: the health file and the usage table are files."""
+    now = time.time()
+    return {
+        name: _Local(
+            services.health.cooling(name),
+            services.health.loading_since(name) is not None,
+            services.usage.load_times(name).median_s,
+            now,
         )
-    return Overview(rows, ollama.base_url, None)
+        for name in names
+    }
+
+
+def _row(
+    services: Services,
+    name: str,
+    tasks: list[str],
+    installed: bool | None,
+    file_size: int | None,
+    loaded: list[LoadedModel],
+    local: _Local,
+) -> ModelRow:
+    resident = next((m for m in loaded if m.name == name), None)
+    status = ModelStatus.ERROR if installed is None else services.ollama.status_from(name, loaded)
+    if status is ModelStatus.NOT_LOADED and local.loading:
+        status = ModelStatus.LOADING  # another process (the app warming up, a CLI run) is loading it
+    cooling = local.cooling
+    if cooling is not None and status is ModelStatus.NOT_LOADED:
+        status = ModelStatus.ERROR
+    return ModelRow(
+        model=name.removesuffix(":latest"),
+        tasks=tasks,
+        installed=installed,
+        status=status.value,
+        size=resident.size if resident is not None else file_size,
+        size_vram=resident.size_vram if resident is not None else None,
+        expires_at=resident.expires_at if resident is not None else None,
+        cooldown_s=round(cooling.left_s(local.now), 1) if cooling is not None else 0.0,
+        cooldown_reason=cooling.reason if cooling is not None else None,
+        load_s_median=local.load_s_median,
+    )

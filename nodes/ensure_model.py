@@ -1,38 +1,74 @@
-"""ensure_model: make sure the task's local model is loaded, loading (or pulling) it once."""
+"""ensure_model: make sure the task's local model is loaded, loading (or pulling) it once.
+
+A model cooling down after a failed load or a timeout is skipped at once (the cool-down says
+for how long and why); one that failed to load is used after all when Ollama shows it resident.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from langgraph.runtime import Runtime
-from langgraph.types import StreamWriter
 
+from lifecycle.loading import LoadEvent, load_with_progress
 from nodes.attempts import failed_attempt
 from nodes.events import emit_status
 from nodes.state import State
 from providers.errors import REASON_TEXT, ProviderError
-from providers.ollama import OllamaClient
+from providers.ollama_http import canonical
 from providers.ollama_types import ModelStatus
 from services import Context, services_for
 
 NODE = "ensure_model"
-_TICK_S = 1.0  # how often the elapsed time of a load is reported
 
 
 async def ensure_model(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Report the model's status and load it when needed; a failure becomes a fallback reason."""
     svc = await services_for(runtime.context)
     model, writer = state["model"], runtime.stream_writer
+
+    def report(event: LoadEvent) -> None:
+        emit_status(
+            writer,
+            NODE,
+            event.message,
+            model=model,
+            model_status="loading",
+            elapsed_s=event.elapsed_s,
+            expected_s=event.expected_s,
+            progress=event.progress,
+        )
+
+    def notify(message: str) -> None:  # the memory budget's unloads and waits
+        emit_status(writer, NODE, message, model=model, model_status="loading")
+
     try:
+        cooling = await asyncio.to_thread(svc.health.cooling, canonical(model))
         # Ollama's /api/ps (at most a second old) is the truth: it evicts models on its own, and
-        # when it is down this raises server_down rather than claiming the model is ready.
-        if await svc.ollama.is_loaded(model):
+        # when it is down this raises server_down rather than claiming the model is ready. A model
+        # that timed out is skipped even when resident; one that failed to load is fine once it is.
+        if (cooling is None or cooling.reason != "timeout") and await svc.ollama.is_loaded(model):
+            if cooling is not None:
+                await asyncio.to_thread(svc.health.record_success, canonical(model))
             emit_status(writer, NODE, f"{model} is ready", model=model, model_status="ready")
             return {"model_status": ModelStatus.READY.value}
-        keep_alive = svc.config.keep_alive_for(state.get("task"))
-        load_s = await _load(svc.ollama, model, writer, svc.config.ollama.allow_pull, keep_alive)
+        if cooling is not None:
+            raise ProviderError(
+                "timeout" if cooling.reason == "timeout" else "load_failed",
+                f"skipped for {cooling.left_s(svc.health.now()):.0f} s more (cool-down after "
+                f"{cooling.failures} failure{'s' if cooling.failures > 1 else ''}: {cooling.message})",
+            )
+        load_s = await load_with_progress(
+            svc.ollama,
+            svc.health,
+            await svc.usage.load_times_async(model),
+            model,
+            keep_alive=svc.config.keep_alive_for(state.get("task")),
+            allow_pull=svc.config.ollama.allow_pull,
+            report=report,
+            notify=notify,
+        )
     except ProviderError as exc:
         emit_status(
             writer,
@@ -50,47 +86,3 @@ async def ensure_model(state: State, runtime: Runtime[Context]) -> dict[str, Any
         }
     emit_status(writer, NODE, f"{model} ready (loaded in {load_s:.1f} s)", model=model, model_status="ready")
     return {"model_status": ModelStatus.READY.value, "load_s": load_s}
-
-
-async def _load(
-    ollama: OllamaClient, model: str, writer: StreamWriter, allow_pull: bool, keep_alive: str | int
-) -> float:
-    try:
-        return await _load_with_ticks(ollama, model, writer, keep_alive)
-    except ProviderError as exc:
-        if exc.reason != "not_installed" or not allow_pull:
-            raise
-    emit_status(writer, NODE, f"{model} is not installed: pulling it", model=model, model_status="loading")
-    async for progress in ollama.pull_model(model):
-        done = ""
-        if progress.total:
-            done = f" {100 * (progress.completed or 0) / progress.total:.0f}%"
-        emit_status(writer, NODE, f"Pulling {model}: {progress.status}{done}", model=model)
-    return await _load_with_ticks(ollama, model, writer, keep_alive)
-
-
-async def _load_with_ticks(
-    ollama: OllamaClient, model: str, writer: StreamWriter, keep_alive: str | int
-) -> float:
-    """Load, reporting the elapsed seconds while the user waits."""
-    started = time.monotonic()
-    emit_status(
-        writer, NODE, f"Loading {model} (first time ~30-60 s)...", model=model, model_status="loading"
-    )
-    load = asyncio.ensure_future(ollama.load_model(model, keep_alive=keep_alive))
-    try:
-        while True:
-            done, _ = await asyncio.wait({load}, timeout=_TICK_S)
-            if done:
-                return load.result()
-            elapsed = time.monotonic() - started
-            emit_status(
-                writer,
-                NODE,
-                f"Loading {model}... {elapsed:.0f} s",
-                model=model,
-                model_status="loading",
-                elapsed_s=elapsed,
-            )
-    finally:
-        load.cancel()

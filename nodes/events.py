@@ -20,6 +20,10 @@ class StatusEvent(TypedDict):
     model: NotRequired[str]
     model_status: NotRequired[str]
     elapsed_s: NotRequired[float]
+    expected_s: NotRequired[float]
+    """A load's median measured time on this machine: elapsed_s against it is the progress."""
+    progress: NotRequired[float]
+    """0..1, for a progress bar (a load against its usual time, a pull by bytes)."""
 
 
 class TokenEvent(TypedDict):
@@ -39,6 +43,8 @@ def emit_status(
     model: str | None = None,
     model_status: str | None = None,
     elapsed_s: float | None = None,
+    expected_s: float | None = None,
+    progress: float | None = None,
 ) -> None:
     """Send one status line to whoever is streaming the run."""
     event = StatusEvent(kind="status", node=node, message=message, level=level)
@@ -48,6 +54,10 @@ def emit_status(
         event["model_status"] = model_status
     if elapsed_s is not None:
         event["elapsed_s"] = round(elapsed_s, 3)
+    if expected_s is not None:
+        event["expected_s"] = round(expected_s, 3)
+    if progress is not None:
+        event["progress"] = round(progress, 3)
     writer(event)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -11,6 +12,7 @@ from nodes.events import TokenStream, emit_status
 from nodes.messages import chat_messages, is_question
 from nodes.state import State
 from providers.errors import REASON_TEXT, ProviderError
+from providers.ollama_http import canonical
 from services import Context, services_for
 
 NODE = "local_generate"
@@ -39,9 +41,12 @@ async def local_generate(state: State, runtime: Runtime[Context]) -> dict[str, A
             # A question is answered in prose: JIRA's JSON schema would force tasks instead.
             response_format=None if is_question(state) else svc.validators.response_schema(route.validator),
             keep_alive=svc.config.keep_alive_for(state.get("task")),
+            notify=lambda message: emit_status(writer, NODE, message, model=model),
         )
     except ProviderError as exc:
         tokens.flush()
+        if exc.reason == "timeout":  # skipped for a cool-down: the next request does not wait on it
+            await asyncio.to_thread(svc.health.record_failure, canonical(model), exc.reason, exc.message)
         emit_status(
             writer,
             NODE,

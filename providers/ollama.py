@@ -19,6 +19,7 @@ import httpx
 
 from config.schema import OllamaConfig
 from providers.errors import FallbackReason, ProviderError
+from providers.ollama_budget import GB, MemoryBudget, Notify
 from providers.ollama_http import (
     base_num_ctx,
     canonical,
@@ -58,7 +59,9 @@ class OllamaClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        last_used: Callable[[str], float | None] | None = None,
     ) -> None:
+        """`last_used(model)`: when (epoch seconds) any process last used it, for the budget's LRU."""
         self._cfg = config
         self._clock = clock
         self._http = httpx.AsyncClient(
@@ -74,6 +77,10 @@ class OllamaClient:
         self._seen: dict[str, tuple[float, int | None]] = {}
         self._ps_at: float | None = None  # when the last /api/ps listing was asked for
         self._last_error: dict[str, str] = {}
+        budget = config.vram_budget_gb
+        self.budget = MemoryBudget(
+            self, None if budget is None else int(budget * GB), config.budget_wait, last_used=last_used
+        )
 
     @property
     def base_url(self) -> str:
@@ -120,6 +127,7 @@ class OllamaClient:
         except (KeyError, TypeError, AttributeError):
             raise ProviderError("generation_error", "malformed model list from Ollama (/api/ps)") from None
         self._record_ps(asked_at, loaded)
+        self.budget.note_sizes(loaded)
         return loaded
 
     def confirmed_loaded(self, model: str) -> bool:
@@ -171,20 +179,24 @@ class OllamaClient:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def load_model(self, model: str, *, keep_alive: str | int | None = None) -> float:
+    async def load_model(
+        self, model: str, *, keep_alive: str | int | None = None, notify: Notify | None = None
+    ) -> float:
         """Load `model` (empty generate with keep_alive); concurrent callers share one load.
 
         `keep_alive` (default `ollama.keep_alive`) is how long Ollama keeps it resident after.
+        With a memory budget, room is made first; `notify` hears what is unloaded for it.
         Returns the seconds this caller waited.
         """
         name = canonical(model)
         started = self._clock()
-        task = self._loads.get(name)
-        if task is None:
-            task = asyncio.create_task(self._load(name, keep_alive), name=f"ollama-load:{name}")
-            self._loads[name] = task
-            task.add_done_callback(lambda t: self._load_done(name, t))
-        await asyncio.shield(task)
+        async with self.budget.admit(name, notify):
+            task = self._loads.get(name)
+            if task is None:
+                task = asyncio.create_task(self._load(name, keep_alive), name=f"ollama-load:{name}")
+                self._loads[name] = task
+                task.add_done_callback(lambda t: self._load_done(name, t))
+            await asyncio.shield(task)
         return self._clock() - started
 
     async def unload_model(self, model: str) -> None:
@@ -291,12 +303,25 @@ class OllamaClient:
         on_token: Callable[[str], None] | None = None,
         response_format: dict[str, Any] | str | None = None,
         keep_alive: str | int | None = None,
+        notify: Notify | None = None,
     ) -> Generation:
         """Stream a chat reply, calling `on_token` per piece; bounded by first-token and total limits.
 
         Every call sends `keep_alive` (default `ollama.keep_alive`): Ollama resets a model's
-        expiry to the value of the latest request that used it.
+        expiry to the value of the latest request that used it. The model is held inside the
+        memory budget for the whole reply (`notify` hears what is unloaded to make room).
         """
+        async with self.budget.admit(canonical(model), notify):
+            return await self._generate(model, messages, on_token, response_format, keep_alive)
+
+    async def _generate(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        on_token: Callable[[str], None] | None,
+        response_format: dict[str, Any] | str | None,
+        keep_alive: str | int | None,
+    ) -> Generation:
         name = canonical(model)
         options = self.chat_options(name, messages)
         body: dict[str, Any] = {

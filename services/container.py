@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config.schema import AppConfig
+from lifecycle.health import HealthBook
 from providers.cloud import CloudModels
 from providers.ollama import OllamaClient
 from understanding.classifier import TaskClassifier
@@ -23,18 +24,24 @@ class Services:
     usage: UsageStore
     classifier: TaskClassifier
     """The task-type classifier; its embedding model loads in a background thread from here on."""
+    health: HealthBook
+    """Cool-downs and loads in progress, shared with every process using the data directory."""
 
     @classmethod
     def create(cls, config: AppConfig) -> Services:
         """Build every collaborator from `config` (no network I/O happens here)."""
-        ollama = OllamaClient(config.ollama)
+        usage = UsageStore.in_data_dir(config.data_dir, secrets=config.secrets.secret_values())
+        ollama = OllamaClient(config.ollama, last_used=usage.last_used)
         return cls(
             config=config,
             ollama=ollama,
             cloud=CloudModels(config),
             validators=Validators(config.validation),
-            usage=UsageStore.in_data_dir(config.data_dir, secrets=config.secrets.secret_values()),
+            usage=usage,
             classifier=TaskClassifier(config, ollama),
+            health=HealthBook(
+                config.data_dir, config.ollama.cooldown, secrets=config.secrets.secret_values()
+            ),
         )
 
     async def aclose(self) -> None:

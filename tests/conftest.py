@@ -45,6 +45,15 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def no_user_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """An empty XDG_CONFIG_HOME: a developer's ~/.config/modelyard/models.yaml, which load_config
+    prefers to the packaged config, must not reach the tests (nor the CLIs they start)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def mermaid_worker() -> Iterator[MermaidWorker]:
     """The process's Node Mermaid worker, kept warm across tests (each builds its own Services).
 

@@ -86,13 +86,17 @@ def test_usage_and_config_errors_exit_2(env: dict[str, str], tmp_path: Path) -> 
     assert "Traceback" not in broken.stderr
 
 
-def test_models_lists_each_task_and_says_when_ollama_is_down(env: dict[str, str]) -> None:
+def test_models_lists_each_model_with_its_tasks_and_says_when_ollama_is_down(env: dict[str, str]) -> None:
     run(env, "ask", "--task", "mermaid", "ERD for a blog")
     listing = json.loads(run(env, "models", "--json").stdout)
-    rows = {r["task_type"]: r for r in listing["models"]}
-    assert rows["erd"]["status"] == "ready" and rows["erd"]["installed"] is True
-    assert rows["erd"]["expires_at"] is not None and rows["erd"]["size"] > 0
-    assert rows["jira"]["status"] == "not_loaded"
+    rows = {r["model"]: r for r in listing["models"]}
+    mermaid = rows["mermaid-mistral"]
+    assert {"mermaid", "erd"} <= set(mermaid["tasks"])
+    assert mermaid["status"] == "ready" and mermaid["installed"] is True
+    assert mermaid["expires_at"] is not None and mermaid["size"] > 0 and mermaid["size_vram"] > 0
+    assert mermaid["cooldown_s"] == 0 and mermaid["load_s_median"] is None  # the load took < 0.5 s
+    assert rows["llama3:8b-instruct-q4_K_M"]["status"] == "not_loaded"
+    assert listing["resident"] == mermaid["size"] and listing["budget"] is None
     down = run(env | {"OLLAMA_HOST": f"127.0.0.1:{free_port()}"}, "models")
     assert down.returncode == 1
     assert "Ollama is not reachable at http://127.0.0.1:" in down.stderr

@@ -38,7 +38,9 @@ async def test_a_model_evicted_between_requests_is_reloaded_every_time(rig: Rig)
             rig.ollama.expire(MERMAID)  # Ollama unloads it on its own between requests
             clock.advance(PS_MAX_AGE_S + 0.5)
     assert rig.ollama.load_count(MERMAID) == 3
-    assert sum(s.startswith(f"Loading {MERMAID} (first time") for s in rig.statuses()) == 3
+    # The first load has no history; the next two promise this machine's measured ~1.2 s.
+    assert sum(s.startswith(f"Loading {MERMAID} (first time") for s in rig.statuses()) == 1
+    assert sum(s.startswith(f"Loading {MERMAID} (usually ~1 s here)") for s in rig.statuses()) == 2
 
 
 async def test_back_to_back_requests_cost_one_ps_call_per_second(rig: Rig) -> None:

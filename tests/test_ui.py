@@ -93,14 +93,24 @@ def test_usage_markdown_is_a_table_with_a_pie_when_models_compare() -> None:
     assert '```mermaid\npie showData title Requests per model\n    "mermaid-mistral" : 3' in two
 
 
-def test_panel_props_group_task_types_by_model() -> None:
+def test_panel_props_show_each_model_its_cooldown_and_memory_against_the_budget() -> None:
     soon = datetime.now(UTC) + timedelta(minutes=29, seconds=50)
     rows = [
-        ModelRow("mermaid", "mermaid-mistral", True, "ready", 4_100_000_000, soon),
-        ModelRow("erd", "mermaid-mistral", True, "ready", 4_100_000_000, soon),
-        ModelRow("jira", "llama3", False, "not_loaded", None, None),
+        ModelRow(
+            "mermaid-mistral",
+            ["mermaid", "erd"],
+            True,
+            "ready",
+            4_100_000_000,
+            4_100_000_000,
+            soon,
+            0.0,
+            None,
+            3.2,
+        ),
+        ModelRow("llama3", ["jira"], False, "error", None, None, None, 42.4, "load_failed", None),
     ]
-    props = panel_props(Overview(rows, "http://127.0.0.1:11434", None))
+    props = panel_props(Overview(rows, "http://127.0.0.1:11434", None, 13_000_000_000, 4_100_000_000))
     assert props["models"] == [
         {
             "model": "mermaid-mistral",
@@ -109,18 +119,28 @@ def test_panel_props_group_task_types_by_model() -> None:
             "status": "ready",
             "size": "4.1 GB",
             "unloads": "in 30 min",
+            "cooldown": None,
+            "bytes": 4_100_000_000,
         },
         {
             "model": "llama3",
             "tasks": ["jira"],
             "installed": False,
-            "status": "not_loaded",
+            "status": "error",
             "size": "-",
             "unloads": "-",
+            "cooldown": "42 s",
+            "bytes": 0,
         },
     ]
-    down = panel_props(Overview(rows[2:], "http://x:1", "connection refused"))
+    assert props["memory"] == {
+        "resident": 4_100_000_000,
+        "budget": 13_000_000_000,
+        "label": "4.1 GB of 13.0 GB",
+    }
+    down = panel_props(Overview(rows[1:], "http://x:1", "connection refused"))
     assert down["error"] == "connection refused" and down["ollama_url"] == "http://x:1"
+    assert down["memory"]["label"] == "0 B (no budget)"
 
 
 def test_chat_history_tables_are_created_once(tmp_path: Path) -> None:

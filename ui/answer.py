@@ -9,11 +9,13 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from config.schema import QualityConfig
 from ui.render import human_size, until
 
 if TYPE_CHECKING:
     from graph.overview import Overview
     from nodes.response import ModelResponse
+    from usage.quality import QualityStats
     from usage.store import ModelStats
 
 Outcome = Literal["local", "fallback", "failed"]
@@ -75,8 +77,15 @@ def _percent(rate: float | None) -> str:
     return "-" if rate is None else f"{100 * rate:.0f}%"
 
 
-def usage_markdown(stats: Sequence[ModelStats]) -> str:
-    """The per-model dashboard as a Markdown table, with a pie of requests when it compares models."""
+def usage_markdown(
+    stats: Sequence[ModelStats],
+    quality: Sequence[QualityStats] = (),
+    quality_config: QualityConfig | None = None,
+) -> str:
+    """The per-model dashboard as a Markdown table, with a pie of requests when it compares models.
+
+    Then ``quality`` (per local model and task type), judged by ``quality_config`` (or the defaults).
+    """
     if not stats:
         return "No requests recorded yet: ask for an artifact first."
     lines = [
@@ -94,7 +103,31 @@ def usage_markdown(stats: Sequence[ModelStats]) -> str:
     if len(stats) > 1:
         slices = "\n".join(f'    "{_label(s.model)}" : {s.total}' for s in stats)
         lines += ["", fence(f"pie showData title Requests per model\n{slices}", "mermaid")]
+    if quality:
+        lines += ["", _quality_markdown(quality, quality_config or QualityConfig())]
     return "\n".join(lines)
+
+
+def _quality_markdown(quality: Sequence[QualityStats], config: QualityConfig) -> str:
+    lines = [
+        "**Quality by model and task type**",
+        "",
+        "| model | task | requests | pass rate | repair rate | fallback rate "
+        f"| last {config.window} pass rate |",
+        "|---|---|--:|--:|--:|--:|--:|",
+    ]
+    notes: list[str] = []  # one alert per pair under the threshold, each its own paragraph
+    for s in quality:
+        warning = s.warning(config)
+        if warning is not None:
+            notes += ["", alert("warning", warning.message)]
+        lines.append(
+            f"| {_cell(s.model)} | {_cell(s.task_type)} | {s.overall.requests} "
+            f"| {_percent(s.overall.pass_rate)} | {_percent(s.overall.repair_rate)} "
+            f"| {_percent(s.overall.fallback_rate)} | {_percent(s.recent.pass_rate)}"
+            f"{'' if warning is None else ' **!**'} |"
+        )
+    return "\n".join(lines + notes)
 
 
 def _cell(text: str) -> str:
@@ -106,19 +139,34 @@ def _label(text: str) -> str:
 
 
 def panel_props(overview: Overview) -> dict[str, Any]:
-    """The model status panel's data: one entry per local model with the task types it serves."""
-    models: dict[str, dict[str, Any]] = {}
-    for row in overview.rows:
-        entry = models.get(row.model)
-        if entry is None:
-            models[row.model] = {
-                "model": row.model,
-                "tasks": [row.task_type],
-                "installed": row.installed,
-                "status": row.status,
-                "size": human_size(row.size),
-                "unloads": until(row.expires_at) if row.status in ("ready", "in_use") else "-",
-            }
-        else:
-            entry["tasks"].append(row.task_type)
-    return {"ollama_url": overview.ollama_url, "error": overview.error, "models": list(models.values())}
+    """The model status panel's data: one entry per local model, and memory against the budget."""
+    models = [
+        {
+            "model": row.model,
+            "tasks": row.tasks,
+            "installed": row.installed,
+            "status": row.status,
+            "size": human_size(row.size),
+            "unloads": until(row.expires_at) if row.status in ("ready", "in_use") else "-",
+            "cooldown": f"{row.cooldown_s:.0f} s" if row.cooldown_s else None,
+            "bytes": row.size if row.status in ("ready", "in_use") else 0,
+        }
+        for row in overview.rows
+    ]
+    return {
+        "ollama_url": overview.ollama_url,
+        "error": overview.error,
+        "models": models,
+        "memory": {
+            "resident": overview.resident,
+            "budget": overview.budget,
+            "label": memory_label(overview.resident, overview.budget),
+        },
+    }
+
+
+def memory_label(resident: int, budget: int | None) -> str:
+    """Resident memory as the panel labels it: "9.0 GB of 13.0 GB", or "9.0 GB (no budget)"."""
+    if budget is None:
+        return f"{human_size(resident)} (no budget)"
+    return f"{human_size(resident)} of {human_size(budget)}"

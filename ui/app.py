@@ -231,8 +231,9 @@ async def chat_end() -> None:
 async def on_message(message: cl.Message) -> None:
     """Run the graph for one request, or answer a command."""
     if message.command == "usage":
-        stats = await asyncio.to_thread(router().services.usage.dashboard)
-        await cl_typed.send(cl.Message(content=usage_markdown(stats)))
+        usage, settings = router().services.usage, CONFIG.routing.quality
+        stats, quality = await asyncio.to_thread(lambda: (usage.dashboard(), usage.quality(settings.window)))
+        await cl_typed.send(cl.Message(content=usage_markdown(stats, quality, settings)))
         return
     if message.command == "models":
         await _panel().refresh(force=True)

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from config.loader import ConfigError, load_config
 from config.schema import AppConfig, UnknownTaskError
 from nodes.prompt_check import BadPromptError, check_prompt
-from ui import redaction, unload_cmd, validate_cmd
-from ui.render import overview_table, stats_table, status_line
+from ui import models_cmd, redaction, unload_cmd, validate_cmd, warm_cmd
+from ui.render import stats_table, status_line
 from usage.errors import UsageStoreError
 
 # The graph and its SDKs are imported by the commands that need them: `stats` stays instant.
@@ -24,9 +24,13 @@ FIT_GRACE_S = 15  # the longest a first run waits for its fit to be cached (a co
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: `ask`, `models`, `stats`, `validate`, `unload`."""
+    """The command line: `ask`, `models` (and `models add`), `stats`, `validate`, `warm`, `unload`."""
     parser = argparse.ArgumentParser(prog="modelyard", description=__doc__)
-    parser.add_argument("--config", help="models.yaml to use (default: MODELYARD_CONFIG or the packaged one)")
+    parser.add_argument(
+        "--config",
+        help="models.yaml to use (default: MODELYARD_CONFIG, else ~/.config/modelyard/models.yaml if "
+        "it exists, else the packaged one)",
+    )
     parser.add_argument("--data-dir", help="where checkpoints and usage stats live (MODELYARD_DATA_DIR)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -37,10 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the response as one JSON object")
     ask.add_argument("--thread", help="continue the conversation with this id")
     ask.add_argument("-q", "--quiet", action="store_true", help="no status lines or tokens on stderr")
-    for name, text in (("models", "each task type's model and its status"), ("stats", "per-model usage")):
-        cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--json", action="store_true", help="print JSON")
+    models_cmd.add_parser(sub)
+    stats = sub.add_parser("stats", help="per-model usage, and quality by model and task type")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    stats.add_argument(
+        "--quality", action="store_true", help="with --json: quality rows per model and task type"
+    )
     validate_cmd.add_parser(sub)
+    warm_cmd.add_parser(sub)
     unload_cmd.add_parser(sub)
     return parser
 
@@ -57,12 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             config.check_task(args.task)  # refused before the graph is even imported
             return asyncio.run(_ask(config, args))
         if args.command == "models":
-            return asyncio.run(_models(config, args.json))
+            return models_cmd.run(config, args)
         if args.command == "validate":
             return validate_cmd.run(config, args)
+        if args.command == "warm":
+            return warm_cmd.run(config, args)
         if args.command == "unload":
             return unload_cmd.run(config, args)
-        return _stats(config, args.json)
+        return _stats(config, args.json, args.quality)
     except (ConfigError, UnknownTaskError, BadPromptError) as exc:
         print(f"modelyard: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -145,33 +155,22 @@ async def _ask(config: AppConfig, args: argparse.Namespace) -> int:
     return code
 
 
-async def _models(config: AppConfig, as_json: bool) -> int:
-    from graph.overview import models_overview
-    from services import Services
-
-    services = Services.create(config)
-    try:
-        overview = await models_overview(services)
-    finally:
-        await services.aclose()
-    if as_json:
-        print(json.dumps(overview.to_dict(), indent=2))
-    else:
-        if overview.error:
-            print(f"Ollama is not reachable at {overview.ollama_url}: {overview.error}", file=sys.stderr)
-        print(overview_table(overview))
-    return EXIT_UNAVAILABLE if overview.error else EXIT_OK
-
-
-def _stats(config: AppConfig, as_json: bool) -> int:
+def _stats(config: AppConfig, as_json: bool, quality: bool = False) -> int:
+    from ui.render import quality_table
     from usage.store import UsageStore
 
+    settings = config.routing.quality
     with UsageStore.in_data_dir(config.data_dir) as store:
         stats = [s.to_dict() for s in store.dashboard()]
-    if as_json:
+        pairs = store.quality(settings.window)
+    if as_json and quality:  # the pairs instead: the per-model list keeps its shape for scripts
+        print(json.dumps([p.to_dict(settings) for p in pairs], indent=2))
+    elif as_json:
         print(json.dumps(stats, indent=2))
     elif stats:
         print(stats_table(stats))
+        if pairs:
+            print(f"\nQuality by model and task type\n{quality_table(pairs, settings)}")
     else:
         print(f"No requests recorded yet in {config.data_dir}.")
     return EXIT_OK

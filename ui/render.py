@@ -7,15 +7,26 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from config.schema import QualityConfig
     from graph.overview import Overview
     from nodes.events import StatusEvent
+    from usage.quality import QualityStats
 
 _MARK = {"info": "·", "warning": "!", "error": "✗"}
 
 
 def status_line(event: StatusEvent) -> str:
-    """One stderr line per status event: `· [ensure_model] Loading mermaid-mistral ...`."""
-    return f"{_MARK.get(event['level'], '·')} [{event['node']}] {event['message']}"
+    """One stderr line per status event: `· [ensure_model] Loading mermaid-mistral ...`, with its bar."""
+    line = f"{_MARK.get(event['level'], '·')} [{event['node']}] {event['message']}"
+    progress = event.get("progress")
+    return line if progress is None else f"{line} {progress_bar(progress)}"
+
+
+def progress_bar(fraction: float, width: int = 20) -> str:
+    """A load's or a pull's progress: `█████░░░░░░░░░░░░░░░ 25%`."""
+    share = min(max(fraction, 0.0), 1.0)
+    filled = round(width * share)
+    return f"{'█' * filled}{'░' * (width - filled)} {100 * share:.0f}%"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -50,19 +61,30 @@ def until(moment: datetime | None) -> str:
 
 
 def overview_table(overview: Overview) -> str:
-    """`modelyard models` as a table."""
+    """`modelyard models` as a table, with resident memory against the budget under it."""
     rows = [
         (
-            r.task_type,
             r.model,
+            ", ".join(r.tasks),
             {True: "yes", False: "no", None: "?"}[r.installed],
             r.status,
             human_size(r.size),
             until(r.expires_at),
+            f"{r.cooldown_s:.0f} s ({r.cooldown_reason})" if r.cooldown_s else "-",
+            f"{r.load_s_median:.1f} s" if r.load_s_median is not None else "-",
         )
         for r in overview.rows
     ]
-    return table(("task", "model", "installed", "status", "size", "unloads"), rows)
+    headers = ("model", "tasks", "installed", "status", "size", "unloads", "cool-down", "load (median)")
+    return f"{table(headers, rows)}\n\n{memory_bar(overview.resident, overview.budget)}"
+
+
+def memory_bar(resident: int, budget: int | None, width: int = 30) -> str:
+    """Resident memory against the budget: `memory [#########.....] 9.0 GB of 13.0 GB`."""
+    if budget is None:
+        return f"memory {human_size(resident)} resident (no budget: ollama.vram_budget_gb)"
+    filled = min(width, round(width * resident / budget)) if budget else width
+    return f"memory [{'#' * filled}{'.' * (width - filled)}] {human_size(resident)} of {human_size(budget)}"
 
 
 def stats_table(stats: list[dict[str, Any]]) -> str:
@@ -95,3 +117,33 @@ def stats_table(stats: list[dict[str, Any]]) -> str:
         ),
         rows,
     )
+
+
+def percent(rate: float | None) -> str:
+    """A rate in [0, 1] as `45%`; `-` when there was nothing to divide by."""
+    return "-" if rate is None else f"{100 * rate:.0f}%"
+
+
+def quality_table(rows: Sequence[QualityStats], config: QualityConfig) -> str:
+    """`modelyard stats`' quality table; `!` marks each pair under the threshold, explained below."""
+    lines: list[tuple[object, ...]] = []
+    notes: list[str] = []
+    for s in rows:
+        warning = s.warning(config)
+        if warning is not None:
+            notes.append(f"! {warning.message}")
+        lines.append(
+            (
+                s.model,
+                s.task_type,
+                s.overall.requests,
+                percent(s.overall.pass_rate),
+                percent(s.overall.repair_rate),
+                percent(s.overall.fallback_rate),
+                percent(s.recent.pass_rate),
+                "!" if warning else "",
+            )
+        )
+    headers = ("model", "task", "requests", "pass rate", "repair rate", "fallback rate")
+    text = table((*headers, f"last {config.window} pass rate", ""), lines)
+    return "\n\n".join([text, "\n".join(notes)]) if notes else text

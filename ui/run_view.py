@@ -16,6 +16,7 @@ from nodes.prompt_check import BadPromptError
 from nodes.response import ModelResponse
 from ui import cl_typed
 from ui.answer import answer_markdown, outcome
+from ui.render import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class RunView:
         assert self._step is not None
         line = _PREFIX.get(event["level"], "") + event["message"]
         shape = _shape(line)
+        if "progress" in event:  # against this model's usual load time here, or a pull's bytes
+            line = f"{line} {progress_bar(event['progress'])}"
         replacing = bool(self._lines) and shape == self._shape
         if replacing:
             self._lines[-1] = line

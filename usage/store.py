@@ -14,6 +14,9 @@ from typing import Any
 from sqlite_utils import Database
 
 from config.redaction import MIN_SECRET_CHARS, redact
+from config.schema import QualityConfig
+from usage import history
+from usage import quality as _quality
 from usage.errors import UsageStoreError
 from usage.migrations import MIGRATIONS, REQUESTS_TABLE, Migration, apply_migrations
 from usage.row import UsageRow
@@ -227,6 +230,42 @@ class UsageStore:
         """Return per-model statistics, busiest model first."""
         return [ModelStats(**row) for row in self._query(_DASHBOARD_SQL)]
 
+    def last_used(self, model: str) -> float | None:
+        """When a request last used local `model` (epoch seconds), in any process."""
+        rows = self._query(history.LAST_USED_SQL, history.spellings(model))
+        return history.last_used_epoch(rows[0]["last"]) if rows else None
+
+    def load_times(self, model: str) -> history.LoadTimes:
+        """The median of `model`'s latest measured load times on this machine."""
+        rows = self._query(history.LOAD_TIMES_SQL, history.spellings(model))
+        return history.load_times([row["load_time_s"] for row in rows])
+
+    def quality(self, window: int = _quality.DEFAULT_WINDOW) -> list[_quality.QualityStats]:
+        """Pass, repair and fallback rates per (local model, task type), busiest pair first.
+
+        Over all rows and over the last ``window`` judged ones; definitions in ``usage.quality``.
+        """
+        return _quality.quality(self._query, window)
+
+    def low_quality(
+        self, model: str, task_type: str, config: QualityConfig
+    ) -> _quality.QualityWarning | None:
+        """A warning if the pair passes validation too rarely lately, else None.
+
+        That is: its pass rate over its last ``config.window`` judged requests is under
+        ``config.min_pass_rate``, with at least ``config.min_requests`` of them. Cheap enough for
+        every request: one index walk, newest first (see ``usage.quality.PAIR_WINDOW_SQL``).
+        """
+        return _quality.low_quality(self._query, model, task_type, config)
+
+    def request_counts(self) -> dict[str, int]:
+        """How many requests each local model was tried for (as the rows spell it)."""
+        return {str(r["model"]): int(r["requests"]) for r in self._query(history.REQUEST_COUNTS_SQL)}
+
+    async def load_times_async(self, model: str) -> history.LoadTimes:
+        """`load_times` off the event loop."""
+        return await asyncio.to_thread(self.load_times, model)
+
     def recent(self, limit: int = 20) -> list[dict[str, object]]:
         """Return the latest ``limit`` rows (all columns), newest first."""
         return self._query(f"SELECT * FROM {REQUESTS_TABLE} ORDER BY id DESC LIMIT ?", (limit,))
@@ -236,7 +275,7 @@ class UsageStore:
         rows = self._query(f"SELECT COUNT(*) AS n FROM {REQUESTS_TABLE}")
         return int(rows[0]["n"])
 
-    def _query(self, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
+    def _query(self, sql: str, params: Sequence[object] | dict[str, object] = ()) -> list[dict[str, Any]]:
         with self._lock:
             self._ensure_open()
             return list(self._db.query(sql, params))

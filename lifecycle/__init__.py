@@ -1,0 +1,1 @@
+"""The local models' lifecycle beyond one request: cool-downs, warm-up, loads in progress."""

@@ -1,0 +1,178 @@
+"""Cool-downs: a local model that failed to load or timed out is skipped for a while.
+
+The cool-down doubles with each failure in a row (`ollama.cooldown.base_s`, capped at `max_s`),
+so users do not wait on a broken model again and again; a success (a load, a reply, or Ollama
+showing the model resident) ends it early. The state lives in one JSON file in the data
+directory, so the CLI, the app and Studio see the same cool-downs; the file also says which
+models a process is loading right now, since `/api/ps` has no loading state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from config.redaction import redact
+from config.schema import CooldownConfig
+
+FILENAME = "model_health.json"
+COOLING_REASONS = frozenset({"load_failed", "timeout"})
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """A model skipped until `until` (epoch seconds) after `failures` failures in a row."""
+
+    model: str
+    failures: int
+    until: float
+    reason: str
+    message: str
+
+    def left_s(self, now: float) -> float:
+        """Seconds of cool-down left (0 when it is over)."""
+        return max(0.0, self.until - now)
+
+
+class HealthBook:
+    """Cool-downs and loads in progress, shared by every process using one data directory.
+
+    Each method may read or write a small file: async code calls them through asyncio.to_thread
+    (`langgraph dev` rejects blocking I/O on its event loop).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        config: CooldownConfig,
+        *,
+        secrets: Iterable[str] = (),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = data_dir / FILENAME
+        self._config = config
+        self._secrets = tuple(secrets)
+        self._clock = clock
+        self._cache: tuple[int, dict[str, Any]] | None = None  # (mtime_ns, parsed) of the last read
+
+    def now(self) -> float:
+        """The book's clock (epoch seconds)."""
+        return self._clock()
+
+    # -- cool-downs --------------------------------------------------------------------------
+
+    def cooling(self, model: str) -> Cooldown | None:
+        """The model's cool-down when one is running now."""
+        found = self.cooldowns().get(model)
+        return found if found is not None and found.until > self._clock() else None
+
+    def cooldowns(self) -> dict[str, Cooldown]:
+        """Every recorded cool-down, running or over (the failure count outlives it)."""
+        entries = self._read().get("cooldowns", {})
+        return {name: _cooldown(name, entry) for name, entry in entries.items() if isinstance(entry, dict)}
+
+    def record_failure(self, model: str, reason: str, message: str) -> Cooldown | None:
+        """Start (or lengthen) the model's cool-down after a failure; other reasons are ignored."""
+        if reason not in COOLING_REASONS:
+            return None
+        with self._update() as state:
+            entries = state.setdefault("cooldowns", {})
+            failures = int((entries.get(model) or {}).get("failures", 0)) + 1
+            seconds = min(self._config.max_s, self._config.base_s * 2 ** (failures - 1))
+            entry = {
+                "failures": failures,
+                "until": self._clock() + seconds,
+                "reason": reason,
+                "message": redact(message, self._secrets) if self._secrets else message,
+            }
+            entries[model] = entry
+        return _cooldown(model, entry)
+
+    def record_success(self, model: str) -> None:
+        """The model loaded or answered: its cool-down (and failure count) is over."""
+        if model not in self._read().get("cooldowns", {}):
+            return  # the common case: nothing to write
+        with self._update() as state:
+            state.get("cooldowns", {}).pop(model, None)
+
+    # -- loads in progress -------------------------------------------------------------------
+
+    def mark_loading(self, model: str) -> None:
+        """Say that this process is loading `model` (until `unmark_loading`)."""
+        with self._update() as state:
+            state.setdefault("loading", {})[model] = {"pid": os.getpid(), "since": self._clock()}
+
+    def unmark_loading(self, model: str) -> None:
+        """End what `mark_loading` said: this process's load of `model` is over."""
+        with self._update() as state:
+            loads = state.get("loading", {})
+            if (loads.get(model) or {}).get("pid") == os.getpid():
+                del loads[model]
+
+    def loading_since(self, model: str) -> float | None:
+        """When a live process started loading `model` (epoch seconds), if one is loading it."""
+        entry = self._read().get("loading", {}).get(model)
+        if not isinstance(entry, dict) or not _alive(entry.get("pid")):
+            return None  # a process that died mid-load left its mark behind
+        since = entry.get("since")
+        return float(since) if isinstance(since, int | float) else None
+
+    # -- the file ----------------------------------------------------------------------------
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return {}
+        if self._cache is not None and self._cache[0] == mtime:
+            return self._cache[1]
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = {}  # unreadable or half-written by a crashed writer: start afresh, lose no request
+        state = data if isinstance(data, dict) else {}
+        self._cache = (mtime, state)
+        return state
+
+    @contextlib.contextmanager
+    def _update(self) -> Iterator[dict[str, Any]]:
+        """Read, change and atomically replace the file under an exclusive lock (several processes)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._cache = None
+            state = json.loads(json.dumps(self._read()))  # a private copy to change
+            yield state
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(state, indent=1, sort_keys=True), encoding="utf-8")
+            os.replace(tmp, self.path)
+            self._cache = None
+
+
+def _cooldown(model: str, entry: dict[str, Any]) -> Cooldown:
+    return Cooldown(
+        model=model,
+        failures=int(entry.get("failures", 1)),
+        until=float(entry.get("until", 0.0)),
+        reason=str(entry.get("reason", "load_failed")),
+        message=str(entry.get("message", "")),
+    )
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
