@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from providers.errors import ProviderError
 from providers.ollama_http import canonical
 from providers.ollama_types import LoadedModel, ModelStatus
 from services import Services
+from usage.history import spellings
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class ModelRow:
     cooldown_reason: str | None
     load_s_median: float | None
     """Its median measured load time on this machine (None: never measured)."""
+    quality_warnings: list[str] = field(default_factory=list)
+    """Task types whose recent validation pass rate is under `routing.quality.min_pass_rate`."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -81,7 +84,7 @@ async def models_overview(services: Services) -> Overview:
     ollama = services.ollama
     served = routed_models(services)
     budget = ollama.budget.limit
-    facts = asyncio.ensure_future(asyncio.to_thread(_local_facts, services, list(served)))
+    facts = asyncio.ensure_future(asyncio.to_thread(_local_facts, services, served))
     try:
         installed, loaded = await asyncio.gather(ollama.list_available_models(), ollama.list_loaded_models())
     except ProviderError as exc:
@@ -105,9 +108,10 @@ class _Local:
     loading: bool
     load_s_median: float | None
     now: float
+    warnings: list[str]
 
 
-def _local_facts(services: Services, names: list[str]) -> dict[str, _Local]:
+def _local_facts(services: Services, served: dict[str, list[str]]) -> dict[str, _Local]:
     """Read in a worker thread: the health file and the usage table are files."""
     now = time.time()
     return {
@@ -116,9 +120,23 @@ def _local_facts(services: Services, names: list[str]) -> dict[str, _Local]:
             services.health.loading_since(name) is not None,
             services.usage.load_times(name).median_s,
             now,
+            _quality_warnings(services, name, tasks),
         )
-        for name in names
+        for name, tasks in served.items()
     }
+
+
+def _quality_warnings(services: Services, name: str, tasks: list[str]) -> list[str]:
+    quality = services.config.routing.quality
+    warnings = []
+    for task in tasks:
+        task = task.removesuffix(" (alternate)")
+        for spelling in dict.fromkeys(spellings(name)):  # rows carry the config's spelling
+            low = services.usage.low_quality(spelling, task, quality)
+            if low is not None:
+                warnings.append(low.message)
+                break
+    return warnings
 
 
 def _row(
@@ -148,4 +166,5 @@ def _row(
         cooldown_s=round(cooling.left_s(local.now), 1) if cooling is not None else 0.0,
         cooldown_reason=cooling.reason if cooling is not None else None,
         load_s_median=local.load_s_median,
+        quality_warnings=local.warnings,
     )

@@ -132,8 +132,11 @@ class ModelRouter:
         task_type: str | None = None,
         thread_id: str | None = None,
         force_local: bool | None = None,
+        latency_budget_s: float | None = None,
     ) -> AsyncIterator[Event | ModelResponse]:
         """Yield status and token events as the graph runs, then the ModelResponse.
+
+        `latency_budget_s`: how long the answer may wait to start (default: the task's own).
 
         Raises BadPromptError or UnknownTaskError before anything is written (no usage row, no
         checkpoint). Otherwise every request ends in one ModelResponse and one usage row.
@@ -145,6 +148,7 @@ class ModelRouter:
             prompt=prompt,
             task_type=task_type,
             force_local=self._force_local if force_local is None else force_local,
+            latency_budget_s=latency_budget_s,
         )
         run_config: Any = {"configurable": {"thread_id": thread_id}}
         response: dict[str, Any] | None = None

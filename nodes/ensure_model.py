@@ -10,7 +10,9 @@ import asyncio
 from typing import Any
 
 from langgraph.runtime import Runtime
+from langgraph.types import StreamWriter
 
+from lifecycle.choice import Candidate, Choice, choose
 from lifecycle.loading import LoadEvent, load_with_progress
 from nodes.attempts import failed_attempt
 from nodes.events import emit_status
@@ -18,15 +20,56 @@ from nodes.state import State
 from providers.errors import REASON_TEXT, ProviderError
 from providers.ollama_http import canonical
 from providers.ollama_types import ModelStatus
-from services import Context, services_for
+from services import Context, Services, services_for
 
 NODE = "ensure_model"
 
 
 async def ensure_model(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Report the model's status and load it when needed; a failure becomes a fallback reason."""
+    """Choose the model (when the task has alternates or a latency budget), then make sure it is loaded.
+
+    Every failure becomes a fallback reason in state; nothing is raised.
+    """
     svc = await services_for(runtime.context)
-    model, writer = state["model"], runtime.stream_writer
+    route = svc.config.route(state["task"])
+    budget = state.get("latency_budget_s")
+    budget = route.latency_budget_s if budget is None else budget
+    if not route.alternates and budget is None:
+        return await _ensure(svc, state, state["model"], runtime.stream_writer)
+    try:
+        choice = await _choose(svc, state, [route.model, *route.alternates], budget)
+    except ProviderError as exc:  # Ollama down or hung: the same answer as for the task's own model
+        return _unavailable(state, state["model"], runtime.stream_writer, exc)
+    emit_status(runtime.stream_writer, NODE, f"Route: {choice.reason}", model=choice.model or state["model"])
+    chosen: dict[str, Any] = {"route_choice": choice.to_state()}
+    if choice.model is None:
+        to_cloud = ProviderError("timeout", f"the latency budget chose the cloud: {choice.reason}")
+        return {
+            **_unavailable(state, state["model"], runtime.stream_writer, to_cloud, announce=False),
+            **chosen,
+        }
+    chosen["model"] = choice.model
+    return {**await _ensure(svc, state, choice.model, runtime.stream_writer), **chosen}
+
+
+async def _choose(svc: Services, state: State, models: list[str], budget: float | None) -> Choice:
+    """What is warm (Ollama's /api/ps, one round trip), cooling down and measured, then the choice."""
+
+    def local_facts() -> list[tuple[bool, float | None]]:
+        return [
+            (svc.health.cooling(canonical(m)) is not None, svc.usage.load_times(m).median_s) for m in models
+        ]
+
+    facts = await asyncio.to_thread(local_facts)
+    candidates = [
+        Candidate(m, i > 0, await svc.ollama.is_loaded(m), cooling, load_s)
+        for i, (m, (cooling, load_s)) in enumerate(zip(models, facts, strict=True))
+    ]
+    return choose(candidates, budget, cloud_allowed=bool(state.get("cloud_providers")))
+
+
+async def _ensure(svc: Services, state: State, model: str, writer: StreamWriter) -> dict[str, Any]:
+    """Report `model`'s status and load it when needed."""
 
     def report(event: LoadEvent) -> None:
         emit_status(
@@ -70,6 +113,15 @@ async def ensure_model(state: State, runtime: Runtime[Context]) -> dict[str, Any
             notify=notify,
         )
     except ProviderError as exc:
+        return _unavailable(state, model, writer, exc)
+    emit_status(writer, NODE, f"{model} ready (loaded in {load_s:.1f} s)", model=model, model_status="ready")
+    return {"model_status": ModelStatus.READY.value, "load_s": load_s}
+
+
+def _unavailable(
+    state: State, model: str, writer: StreamWriter, exc: ProviderError, *, announce: bool = True
+) -> dict[str, Any]:
+    if announce:
         emit_status(
             writer,
             NODE,
@@ -78,11 +130,9 @@ async def ensure_model(state: State, runtime: Runtime[Context]) -> dict[str, Any
             model=model,
             model_status=ModelStatus.ERROR.value,
         )
-        return {
-            "model_status": ModelStatus.ERROR.value,
-            "fallback_reason": exc.reason,
-            "error": exc.message,
-            "attempts": [*state.get("attempts", []), failed_attempt("local", "ollama", model, exc)],
-        }
-    emit_status(writer, NODE, f"{model} ready (loaded in {load_s:.1f} s)", model=model, model_status="ready")
-    return {"model_status": ModelStatus.READY.value, "load_s": load_s}
+    return {
+        "model_status": ModelStatus.ERROR.value if announce else ModelStatus.NOT_LOADED.value,
+        "fallback_reason": exc.reason,
+        "error": exc.message,
+        "attempts": [*state.get("attempts", []), failed_attempt("local", "ollama", model, exc)],
+    }

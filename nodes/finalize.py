@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -137,8 +138,15 @@ async def finalize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     svc = await services_for(runtime.context)
     thread_id = get_config().get("configurable", {}).get("thread_id")
     response = build_response(state, thread_id)
+    row = usage_row(state, response)
     try:
-        await svc.usage.finish(state.get("usage_id"), usage_row(state, response))
+        await svc.usage.finish(state.get("usage_id"), row)
+        # The local model's reply was judged: say so when its recent pass rate for this task is low.
+        if row.local_model and row.local_outcome in ("valid", "repaired", "invalid"):
+            quality = svc.config.routing.quality
+            low = await asyncio.to_thread(svc.usage.low_quality, row.local_model, row.task_type, quality)
+            if low is not None:
+                emit_status(runtime.stream_writer, NODE, low.message, level="warning", model=row.local_model)
     except UsageStoreError:  # statistics must never cost the user the artifact
         log.exception("could not record usage for thread %s", thread_id)
     emit_status(runtime.stream_writer, NODE, final_line(response), level=_level(response))
@@ -148,6 +156,7 @@ async def finalize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         # Inputs are per request: a later request on this thread must not inherit them.
         "task_type": None,
         "force_local": None,
+        "latency_budget_s": None,
         **remember(state, response),
     }
     return update

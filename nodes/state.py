@@ -37,6 +37,18 @@ class RequestIn(TypedDict, total=False):
     """An explicit task type (`mermaid`, `erd`, `html`, ...); empty means classify."""
     force_local: bool | None
     """Never call a cloud model; empty means the config's `force_local_default`."""
+    latency_budget_s: float | None
+    """Seconds the answer may wait to start (a cold model's load counts); empty means the task's
+    `latency_budget_s`, and none there means no budget."""
+
+
+class RouteChoice(TypedDict):
+    """lifecycle.choice.Choice as plain JSON: which model (None: the cloud), which option, why."""
+
+    model: str | None
+    option: str
+    reason: str
+    budget_s: float | None
 
 
 class Attempt(TypedDict):
@@ -102,7 +114,10 @@ class State(RequestIn, total=False):
     classified_by: ClassifiedBy
     confidence: float
     model: str
-    """The local model that serves `task`."""
+    """The local model that serves `task` (an alternate when the latency budget chose one)."""
+    route_choice: RouteChoice | None
+    """How ensure_model chose among the task's model, its alternates and the cloud (None: no choice
+    to make, the task has neither alternates nor a latency budget)."""
     model_status: str
     """The model's ModelStatus as ensure_model left it."""
     force_local_effective: bool

@@ -135,9 +135,16 @@ class Rig:
         task: str | None = "erd",
         thread: str | None = None,
         force_local: bool | None = None,
+        latency_budget_s: float | None = None,
     ) -> ModelResponse:
         response = None
-        async for item in router.stream(prompt, task_type=task, thread_id=thread, force_local=force_local):
+        async for item in router.stream(
+            prompt,
+            task_type=task,
+            thread_id=thread,
+            force_local=force_local,
+            latency_budget_s=latency_budget_s,
+        ):
             if isinstance(item, ModelResponse):
                 response = item
             else:

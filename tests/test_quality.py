@@ -11,6 +11,7 @@ import pytest
 
 from config.loader import load_config
 from config.schema import QualityConfig
+from tests.conftest import Rig
 from ui import cli
 from ui.answer import usage_markdown
 from usage.quality import QualityWarning
@@ -106,24 +107,24 @@ async def test_rates_for_a_hand_computed_mix(store: UsageStore) -> None:
     ]
     assert (mermaid.model, mermaid.task_type, mermaid.window) == (MISTRAL, "mermaid", 20)
     overall = mermaid.overall
-    # 10 finished requests, 9 judged (one never reached the local model), 5 of them passed.
-    assert (overall.requests, overall.judged, overall.passed) == (10, 9, 5)
-    assert overall.pass_rate == pytest.approx(5 / 9)
+    # 10 finished requests; 7 judged by a validator (not the failed, unchecked or unreached ones), 5 passed.
+    assert (overall.requests, overall.judged, overall.passed) == (10, 7, 5)
+    assert overall.pass_rate == pytest.approx(5 / 7)
     assert (overall.repaired, overall.fallbacks) == (2, 4)
     assert overall.repair_rate == pytest.approx(0.2)
     assert overall.fallback_rate == pytest.approx(0.4)
-    # The window holds judged requests only: 9 < 20, so it is everything judged.
+    # The window holds judged requests only: 7 < 20, so it is everything judged.
     recent = mermaid.recent
     assert (recent.requests, recent.judged, recent.passed, recent.repaired, recent.fallbacks) == (
-        9,
-        9,
+        7,
+        7,
         5,
         2,
-        3,
+        2,
     )
-    assert recent.fallback_rate == pytest.approx(3 / 9)
+    assert recent.fallback_rate == pytest.approx(2 / 7)
     assert mermaid.to_dict()["overall"] == overall.to_dict()
-    assert overall.to_dict()["pass_rate"] == pytest.approx(5 / 9)
+    assert overall.to_dict()["pass_rate"] == pytest.approx(5 / 7)
 
 
 async def test_only_the_last_window_counts(store: UsageStore) -> None:
@@ -137,11 +138,13 @@ async def test_only_the_last_window_counts(store: UsageStore) -> None:
     assert (stats.recent.requests, stats.recent.pass_rate) == (5, 1.0)
     assert stats.warning(config) is None
 
-    await outcomes(store, "invalid", "failed", "unchecked")  # unchecked and failed count against
+    await outcomes(store, "failed", "unchecked")  # no judged reply: the window does not move
+    assert store.low_quality(MISTRAL, "mermaid", config) is None
+    await outcomes(store, "invalid", "invalid")
     warning = store.low_quality(MISTRAL, "mermaid", config)
     assert warning is not None
-    assert (warning.passed, warning.requests, warning.window) == (2, 5, 5)
-    assert warning.pass_rate == pytest.approx(0.4)
+    assert (warning.passed, warning.requests, warning.window) == (3, 5, 5)
+    assert warning.pass_rate == pytest.approx(0.6)
     (stats,) = store.quality(window=5)
     assert stats.warning(config) == warning  # the table and the request path agree
     with pytest.raises(ValueError, match="last 5"):
@@ -251,3 +254,25 @@ async def test_chat_dashboard_shows_the_quality_table(store: UsageStore) -> None
     assert "| mermaid-mistral | mermaid | 5 | 40% | 0% | 0% | 40% **!** |" in text
     assert "| a\\|b | code | 1 | 100% | 0% | 0% | 100% |" in text
     assert "::: warning\nmermaid\\-mistral passed validation on 2 of the last 5 mermaid requests" in text
+
+
+async def test_a_low_pass_rate_is_warned_in_the_status_stream_and_in_models(rig: Rig) -> None:
+    from graph.overview import models_overview
+    from services import Services
+
+    rig.ollama.update_model(MISTRAL, reply="```mermaid\nerDiagram\n  A ||--o{\n```")  # never parses
+    base = rig.config(with_cloud=False)
+    quality = QualityConfig(window=3, min_requests=2, min_pass_rate=0.5)
+    config = base.model_copy(update={"routing": base.routing.model_copy(update={"quality": quality})})
+    first = await rig.ask(config, "ERD for a blog")
+    assert not first.ok and not any("passed validation" in s for s in rig.statuses())  # 1 < min_requests
+    await rig.ask(config, "ERD for a shop")
+    message = "mermaid-mistral passed validation on 0 of the last 2 erd requests (0%, under 50%)"
+    assert message in rig.statuses()
+    assert rig.statuses()[-1] != message  # the final line stays last
+    services = Services.create(config)
+    try:
+        row = next(r for r in (await models_overview(services)).rows if r.model == MISTRAL)
+    finally:
+        await services.aclose()
+    assert row.quality_warnings == [message]

@@ -87,9 +87,17 @@ def _node_sequence(client: httpx.Client, thread_id: str) -> list[str]:
 def test_schemas_are_narrow_and_documented(studio: httpx.Client) -> None:
     (assistant,) = studio.post("/assistants/search", json={"graph_id": "modelyard"}).json()
     schemas = studio.get(f"/assistants/{assistant['assistant_id']}/schemas").json()
-    assert set(schemas["input_schema"]["properties"]) == {"prompt", "task_type", "force_local"}
+    assert set(schemas["input_schema"]["properties"]) == {
+        "prompt",
+        "task_type",
+        "force_local",
+        "latency_budget_s",
+    }
     assert schemas["input_schema"]["required"] == ["prompt"]
     assert "empty means classify" in schemas["input_schema"]["properties"]["task_type"]["description"]
+    assert (
+        "cold model's load counts" in schemas["input_schema"]["properties"]["latency_budget_s"]["description"]
+    )
     assert {"config_path", "data_dir"} <= set(schemas["context_schema"]["properties"])
     assert "response" in schemas["state_schema"]["properties"]
 

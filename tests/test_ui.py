@@ -121,6 +121,7 @@ def test_panel_props_show_each_model_its_cooldown_and_memory_against_the_budget(
             "unloads": "in 30 min",
             "cooldown": None,
             "bytes": 4_100_000_000,
+            "warnings": [],
         },
         {
             "model": "llama3",
@@ -131,6 +132,7 @@ def test_panel_props_show_each_model_its_cooldown_and_memory_against_the_budget(
             "unloads": "-",
             "cooldown": "42 s",
             "bytes": 0,
+            "warnings": [],
         },
     ]
     assert props["memory"] == {

@@ -150,6 +150,7 @@ def panel_props(overview: Overview) -> dict[str, Any]:
             "unloads": until(row.expires_at) if row.status in ("ready", "in_use") else "-",
             "cooldown": f"{row.cooldown_s:.0f} s" if row.cooldown_s else None,
             "bytes": row.size if row.status in ("ready", "in_use") else 0,
+            "warnings": row.quality_warnings,
         }
         for row in overview.rows
     ]

@@ -25,6 +25,7 @@ from starlette.datastructures import Headers
 
 from config.loader import load_config
 from graph.router import ModelRouter
+from graph.warming import warm_models
 from nodes.response import ModelResponse
 from ui import cl_typed, exposure, history, redaction, setup_frontend
 from ui.answer import usage_markdown
@@ -41,6 +42,8 @@ except exposure.ExposureError as exc:
     print(f"modelyard: {exc}", file=sys.stderr)
     raise SystemExit(2) from None
 AUTO = "auto"
+# The UI's latency budget choices; "task default" leaves each task's latency_budget_s in charge.
+LATENCY_BUDGETS: dict[str, float | None] = {"task default": None, "10 s": 10.0, "20 s": 20.0, "60 s": 60.0}
 COMMANDS: list[CommandDict] = [
     {
         "id": "usage",
@@ -82,6 +85,14 @@ async def open_router() -> None:
     _restore_asyncgen_hooks()
     _router = ModelRouter(CONFIG)
     await _router.open()
+    if CONFIG.ollama.warmup:  # ollama.warmup: preload, most used first, while the page loads
+        _background(_warm_up(_router))
+
+
+async def _warm_up(opened: ModelRouter) -> None:
+    results = await warm_models(opened.services, [], lambda model, line: log.info("warm-up: %s", line))
+    for result in results:
+        log.log(logging.INFO if result.ok else logging.WARNING, "warm-up: %s", result.detail)
 
 
 def _restore_asyncgen_hooks() -> None:
@@ -103,6 +114,8 @@ def _restore_asyncgen_hooks() -> None:
 async def close_router() -> None:
     """Close what `open_router` opened."""
     global _router
+    for task in list(_tasks):  # a warm-up still loading must not outlive the services it uses
+        task.cancel()
     if _router is not None:
         await _router.aclose()
         _router = None
@@ -145,6 +158,11 @@ async def starters(user: cl.User | None = None, language: str | None = None) -> 
     ]
 
 
+def _budget_index(chosen: object) -> int:
+    names = list(LATENCY_BUDGETS)
+    return names.index(chosen) if isinstance(chosen, str) and chosen in names else 0
+
+
 async def _start_session(settings: dict[str, Any], *, resumed: bool = False) -> None:
     """Settings, commands and the status panel of a new or resumed chat."""
     tasks = [AUTO, *CONFIG.routing.tasks]
@@ -163,6 +181,14 @@ async def _start_session(settings: dict[str, Any], *, resumed: bool = False) -> 
                 values=tasks,
                 initial_index=tasks.index(task) if task in tasks else 0,
                 description="auto: decided from your request. Applies to your next message.",
+            ),
+            Select(
+                id="latency_budget",
+                label="Latency budget",
+                values=list(LATENCY_BUDGETS),
+                initial_index=_budget_index(settings.get("latency_budget")),
+                description="How long an answer may wait to start. A cold model that loads slower than "
+                "this on this machine gives way to a warm alternate, or to the cloud.",
             ),
         ]
     )
@@ -201,12 +227,19 @@ async def chat_resume(thread: ThreadDict) -> None:
 
 @cl.on_window_message
 async def window_message(data: Any) -> None:
-    """The model panel's Refresh button, which posts {"modelyard": "refresh_models"} to the page.
+    """The model panel's buttons: {"modelyard": "refresh_models" | "warm_model" | "unload_model", "model"}.
 
-    Not an action: calling one before the first message would start a thread named after it.
+    Not actions: calling one before the first message would start a thread named after it.
     """
-    if isinstance(data, dict) and data.get("modelyard") == "refresh_models":
+    if not isinstance(data, dict):
+        return
+    action, model = data.get("modelyard"), data.get("model")
+    if action == "refresh_models":
         await _panel().refresh(force=True)
+    elif action == "warm_model" and isinstance(model, str):
+        await _panel().warm(model)
+    elif action == "unload_model" and isinstance(model, str):
+        await _panel().unload(model)
 
 
 # Live objects per Chainlit session, outside cl.user_session (which is saved with the thread).
@@ -253,6 +286,7 @@ async def _run(prompt: str) -> None:
                 task_type=None if task == AUTO else task,
                 thread_id=cl.context.session.thread_id,
                 force_local=bool(settings.get("force_local", CONFIG.fallback.force_local_default)),
+                latency_budget_s=LATENCY_BUDGETS.get(settings.get("latency_budget") or ""),
             ):
                 if isinstance(item, ModelResponse):
                     await view.finish(item)

@@ -38,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("prompt", help='the request, e.g. "ERD for a blog"; - reads it from standard input')
     ask.add_argument("--task", help="task type (default: classified from the prompt)")
     ask.add_argument("--local-only", action="store_true", help="never call a cloud model")
+    ask.add_argument(
+        "--within",
+        type=_seconds,
+        metavar="DURATION",
+        help="latency budget, e.g. 20s or 1m: a cold model that loads slower here gives way to a warm "
+        "alternate or the cloud (default: the task's latency_budget_s)",
+    )
     ask.add_argument("--json", action="store_true", help="print the response as one JSON object")
     ask.add_argument("--thread", help="continue the conversation with this id")
     ask.add_argument("-q", "--quiet", action="store_true", help="no status lines or tokens on stderr")
@@ -85,6 +92,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _seconds(text: str) -> float:
+    """`20`, `20s`, `1.5m` or `1h` as seconds (argparse turns the ValueError into a usage error)."""
+    scale = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(text[-1:].lower())
+    number = text[:-1] if scale is not None else text
+    try:
+        value = float(number) * (scale or 1.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 20s, 1.5m or 90") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a latency budget must be more than 0 s")
+    return value
+
+
 def _read_prompt(prompt: str) -> str:
     """The prompt argument, or standard input for `-` (decoded strictly: bad bytes are refused)."""
     if prompt != "-":
@@ -114,7 +134,11 @@ async def _ask(config: AppConfig, args: argparse.Namespace) -> int:
         response: ModelResponse | None = None
         streaming = False
         async for item in router.stream(
-            args.prompt, task_type=args.task, thread_id=args.thread, force_local=args.local_only or None
+            args.prompt,
+            task_type=args.task,
+            thread_id=args.thread,
+            force_local=args.local_only or None,
+            latency_budget_s=args.within,
         ):
             if isinstance(item, ModelResponse):
                 response = item

@@ -76,7 +76,8 @@ def overview_table(overview: Overview) -> str:
         for r in overview.rows
     ]
     headers = ("model", "tasks", "installed", "status", "size", "unloads", "cool-down", "load (median)")
-    return f"{table(headers, rows)}\n\n{memory_bar(overview.resident, overview.budget)}"
+    warnings = [f"! {message}" for r in overview.rows for message in r.quality_warnings]
+    return "\n".join([table(headers, rows), *warnings, "", memory_bar(overview.resident, overview.budget)])
 
 
 def memory_bar(resident: int, budget: int | None, width: int = 30) -> str:

@@ -11,7 +11,10 @@ from contextlib import asynccontextmanager, suppress
 
 import chainlit as cl
 
-from graph.overview import models_overview
+from graph.overview import models_overview, routed_models
+from graph.warming import warm_models
+from providers.errors import ProviderError
+from providers.ollama_http import canonical
 from services import Services
 from ui.answer import panel_props
 
@@ -31,11 +34,13 @@ class StatusPanel:
         self._element_id = str(uuid.uuid4())
         self._shown: str | None = None
         self._lock = asyncio.Lock()
+        self._notice: str | None = None  # what the last Warm or Unload came to
 
     async def refresh(self, *, force: bool = False) -> None:
         """Ask Ollama now and redraw the panel if anything changed (always, with `force`)."""
         async with self._lock:
             props = panel_props(await models_overview(self._services))
+            props["notice"] = self._notice
             key = json.dumps(props, sort_keys=True)
             if key == self._shown and not force:
                 return
@@ -45,6 +50,30 @@ class StatusPanel:
             # the panel is live state, not part of the conversation.
             element = cl.CustomElement(id=self._element_id, name=ELEMENT_NAME, props=props, display="side")
             await element.send(for_id="", persist=False)
+
+    async def warm(self, model: str) -> None:
+        """The Warm button: load `model` (within the budget), the panel live while it loads."""
+        if not self._routed(model):
+            return
+        async with self.live():
+            results = await warm_models(self._services, [model], lambda _model, _line: None)
+        self._notice = results[0].detail if results else None
+        await self._refresh_quietly(force=True)
+
+    async def unload(self, model: str) -> None:
+        """The Unload button: ask Ollama to free `model` now."""
+        if not self._routed(model):
+            return
+        try:
+            await self._services.ollama.unload_model(canonical(model))
+            self._notice = f"Unloaded {model}"
+        except ProviderError as exc:
+            self._notice = f"Could not unload {model}: {exc.message}"
+        await self._refresh_quietly(force=True)
+
+    def _routed(self, model: str) -> bool:
+        # The page posts names: only the routing table's models are ever loaded or unloaded from it.
+        return canonical(model) in routed_models(self._services)
 
     async def refresh_later(self, delay: float) -> None:
         """Redraw after `delay` seconds.

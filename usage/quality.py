@@ -9,16 +9,17 @@ either because the process died or because the request is still running (the req
 Over a pair's rows (``QualityStats.overall``):
 
 * ``requests``: the pair's rows.
-* ``judged``: those whose ``local_outcome`` is known (NULL: the local model was never called).
-* pass rate = (``valid`` + ``repaired``) / ``judged``; ``invalid``, ``unchecked`` (no parser
-  could check it) and ``failed`` (no reply: load error, timeout, server down) count against it.
+* ``judged``: those whose reply a validator judged: ``local_outcome`` valid, repaired or invalid.
+  ``failed`` (no reply: load error, timeout, server down) says nothing of the model's output and
+  ``unchecked`` (no parser for it) was never judged: neither counts for or against.
+* pass rate = (``valid`` + ``repaired``) / ``judged``.
 * repair rate = ``repaired`` / ``requests``.
 * fallback rate = rows with ``cloud_attempts > 0`` (a cloud model was called, whether or not
   it answered) / ``requests``.
 
 Over the last ``window`` (``QualityStats.recent``): the pair's last ``window`` *judged* rows,
-newest first by id (the order requests started in): the last N times the local model actually
-answered that task. There ``requests == judged``, so all three rates share that denominator.
+newest first by id (the order requests started in): the last N times the local model's answer
+to that task was judged. There ``requests == judged``, so all three rates share that denominator.
 Every rate is a fraction in [0, 1], or None when its denominator is 0.
 """
 
@@ -33,6 +34,7 @@ from usage.migrations import REQUESTS_TABLE
 
 DEFAULT_WINDOW = QualityConfig().window
 
+_JUDGED = "COALESCE(local_outcome IN ('valid', 'repaired', 'invalid'), 0)"
 _PASSED = "COALESCE(local_outcome IN ('valid', 'repaired'), 0)"
 _REPAIRED = "COALESCE(local_outcome = 'repaired', 0)"
 _FELL_BACK = "(COALESCE(cloud_attempts, 0) > 0)"
@@ -45,7 +47,7 @@ SELECT
     local_model AS model,
     task_type,
     COUNT(*) AS requests,
-    SUM(local_outcome IS NOT NULL) AS judged,
+    SUM({_JUDGED}) AS judged,
     SUM({_PASSED}) AS passed,
     SUM({_REPAIRED}) AS repaired,
     SUM({_FELL_BACK}) AS fallbacks
@@ -69,7 +71,7 @@ FROM (
     SELECT local_outcome, cloud_attempts
     FROM {REQUESTS_TABLE}
     WHERE local_model = :model AND task_type = :task_type
-        AND status != 'interrupted' AND local_outcome IS NOT NULL
+        AND status != 'interrupted' AND {_JUDGED}
     ORDER BY id DESC
     LIMIT :window
 )

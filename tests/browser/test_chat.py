@@ -177,6 +177,29 @@ def test_status_panel_goes_from_not_loaded_to_ready(chat: Page, app: App) -> Non
     shot(chat, "status-ready")
 
 
+def test_warm_and_unload_buttons_change_the_models_status(chat: Page, app: App) -> None:
+    app.ollama.update_model(LLAMA, load_delay=1.5)
+    row = chat.locator(f'#model-status [data-model="{LLAMA}"]')
+    badge = model_status(chat, LLAMA)
+    expect(badge).to_have_attribute("data-status", "not_loaded")
+    memory = chat.locator("#model-memory")
+    expect(memory).to_have_attribute("data-resident", "0")
+
+    row.get_by_role("button", name="Warm").click()
+    expect(badge).to_have_attribute("data-status", "loading", timeout=5_000)
+    expect(badge).to_have_attribute("data-status", "ready", timeout=10_000)
+    expect(chat.locator("#model-status-notice")).to_contain_text(f"{LLAMA} ready (loaded in 1.")
+    expect(memory).to_have_attribute("data-resident", str(app.ollama.model(LLAMA).size))
+    assert app.ollama.loaded_models() == [LLAMA]
+    shot(chat, "panel-warmed")
+
+    row.get_by_role("button", name="Unload").click()
+    expect(badge).to_have_attribute("data-status", "not_loaded", timeout=5_000)
+    expect(chat.locator("#model-status-notice")).to_have_text(f"Unloaded {LLAMA}")
+    expect(memory).to_have_attribute("data-resident", "0")
+    assert app.ollama.loaded_models() == []
+
+
 def test_task_type_setting_applies_and_html_previews_in_a_sandbox(chat: Page, app: App) -> None:
     tracker = f"{app.cloud.url}/tracker.png"
     app.ollama.update_model(CODELLAMA, reply=HOSTILE_PAGE.format(tracker=tracker))

@@ -1,7 +1,7 @@
 // The model status panel (ui/status_panel.py sends it to the sidebar with fresh props).
-// Chainlit compiles this file in the browser and passes it `props`. Refresh posts a window
+// Chainlit compiles this file in the browser and passes it `props`. Each button posts a window
 // message, which Chainlit forwards to the server's on_window_message (see ui/app.py).
-import { RefreshCw } from 'lucide-react';
+import { Flame, PowerOff, RefreshCw } from 'lucide-react';
 
 import { Badge } from '@/components/ui/badge';
 import { Button } from '@/components/ui/button';
@@ -22,6 +22,10 @@ const VARIANTS = {
   error: 'destructive'
 };
 
+function post(action, model) {
+  window.postMessage({ modelyard: action, model }, window.location.origin);
+}
+
 function StatusBadge({ status }) {
   return (
     <Badge variant={VARIANTS[status] || 'outline'} data-status={status}>
@@ -30,28 +34,78 @@ function StatusBadge({ status }) {
   );
 }
 
+// Resident memory against the budget: one bar segment per loaded model.
+function MemoryChart({ memory, models }) {
+  const scale = Math.max(memory.budget || 0, memory.resident || 0, 1);
+  const loaded = models.filter((row) => row.bytes > 0);
+  // Without a budget there is nothing to measure against: the label alone says what is resident.
+  const bar = memory.budget ? (
+    <div className="flex h-2 w-full overflow-hidden rounded bg-muted">
+      {loaded.map((row, i) => (
+        <div
+          key={row.model}
+          title={`${row.model}: ${row.size}`}
+          className={i % 2 ? 'bg-primary/60' : 'bg-primary'}
+          style={{ width: `${(100 * row.bytes) / scale}%` }}
+        />
+      ))}
+    </div>
+  ) : null;
+  return (
+    <div id="model-memory" className="flex flex-col gap-1" data-resident={memory.resident}>
+      <div className="text-xs text-muted-foreground">memory {memory.label}</div>
+      {bar}
+    </div>
+  );
+}
+
 function ModelRow({ row }) {
   const installed = row.installed === false ? ' · not installed' : '';
+  const loaded = row.status === 'ready' || row.status === 'in_use';
   return (
     <div className="modelyard-model-row" data-model={row.model}>
       <div className="flex items-center justify-between gap-2">
         <span className="font-mono text-sm break-all">{row.model}</span>
         <StatusBadge status={row.status} />
       </div>
-      <div className="text-xs text-muted-foreground">
-        {row.tasks.join(', ')}
-      </div>
+      <div className="text-xs text-muted-foreground">{row.tasks.join(', ')}</div>
       <div className="text-xs text-muted-foreground">
         size {row.size}
         {installed} · unloads {row.unloads}
+      </div>
+      {row.cooldown ? (
+        <div className="text-xs text-red-500">cooling down: {row.cooldown} left</div>
+      ) : null}
+      {row.warnings.map((text) => (
+        <div key={text} className="text-xs text-amber-600 modelyard-wrap">
+          {text}
+        </div>
+      ))}
+      <div className="flex gap-2 pt-1">
+        <Button
+          className="modelyard-warm"
+          variant="outline"
+          size="sm"
+          disabled={loaded || row.status === 'loading' || row.installed === false}
+          onClick={() => post('warm_model', row.model)}
+        >
+          <Flame /> Warm
+        </Button>
+        <Button
+          className="modelyard-unload"
+          variant="outline"
+          size="sm"
+          disabled={!loaded}
+          onClick={() => post('unload_model', row.model)}
+        >
+          <PowerOff /> Unload
+        </Button>
       </div>
     </div>
   );
 }
 
 export default function Models() {
-  const refresh = () =>
-    window.postMessage({ modelyard: 'refresh_models' }, window.location.origin);
   return (
     <div id="model-status" className="flex flex-col gap-3 text-sm">
       {props.error ? (
@@ -63,6 +117,12 @@ export default function Models() {
           Ollama at {props.ollama_url}
         </div>
       )}
+      <MemoryChart memory={props.memory} models={props.models} />
+      {props.notice ? (
+        <div id="model-status-notice" className="text-xs modelyard-wrap">
+          {props.notice}
+        </div>
+      ) : null}
       {props.models.map((row) => (
         <ModelRow key={row.model} row={row} />
       ))}
@@ -70,7 +130,7 @@ export default function Models() {
         id="model-status-refresh"
         variant="outline"
         size="sm"
-        onClick={refresh}
+        onClick={() => post('refresh_models')}
       >
         <RefreshCw /> Refresh
       </Button>
