@@ -7,16 +7,13 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from graph.edges import route_after_cloud, route_after_ensure, route_after_generate, route_after_validate
-from nodes import (
-    RequestIn,
-    State,
-    classify_task,
-    cloud_fallback,
-    ensure_model,
-    finalize,
-    local_generate,
-    validate_output,
-)
+from nodes.classify_task import classify_task
+from nodes.cloud_fallback import cloud_fallback
+from nodes.ensure_model import ensure_model
+from nodes.finalize import finalize
+from nodes.local_generate import local_generate
+from nodes.state import RequestIn, State
+from nodes.validate_output import validate_output
 from services import Context
 
 Graph = CompiledStateGraph[State, Context, RequestIn, State]

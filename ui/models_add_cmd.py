@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_args
 
-from config import editing
 from config.loader import DEFAULT_CONFIG, ConfigError, user_config_path
 from config.schema import AppConfig, ValidatorName
 
@@ -81,6 +80,8 @@ def run(config: AppConfig, args: argparse.Namespace) -> int:
 
 
 def _add(config: AppConfig, args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
+    from config import editing  # ruamel.yaml: only when `models add` runs
+
     name, task = args.name.strip(), args.task.strip()
     _check_usage(args, name, task)
     source = config.source
@@ -182,6 +183,7 @@ def _target(source: Path, env: Mapping[str, str]) -> tuple[Path, bool]:
 
 async def _not_installed(config: AppConfig, name: str) -> str | None:
     """Why `name` cannot be added (Ollama down, or the model not installed); None when it can."""
+    from config import editing  # ruamel.yaml: only when `models add` runs
     from providers.errors import ProviderError
     from providers.ollama import OllamaClient
 
@@ -217,6 +219,8 @@ def _warnings(args: argparse.Namespace, task: str, env: Mapping[str, str], copie
 
 
 def _describe(report: dict[str, Any]) -> str:
+    from config import editing  # ruamel.yaml: only when `models add` runs
+
     task, name, model, previous = report["task"], report["name"], report["model"], report["previous"]
     if report["change"] == "none":
         role = "its model" if editing.same_model(name, model) else "an alternate"

@@ -1,24 +1,36 @@
-"""Per-request usage statistics stored in SQLite (``<data dir>/usage.db``)."""
+"""Per-request usage statistics stored in SQLite (``<data dir>/usage.db``).
 
-from config.vocabulary import FALLBACK_REASONS, FallbackReason
-from usage.errors import UsageStoreError
-from usage.migrations import MIGRATIONS, Migration, applied_migrations, apply_migrations
-from usage.row import Location, Status, UsageRow, now_iso
-from usage.store import DB_FILENAME, ModelStats, UsageStore
+The names below load on first use: `usage.errors` alone (what the CLI needs to report a
+storage failure) must not pull in sqlite-utils.
+"""
 
-__all__ = [
-    "DB_FILENAME",
-    "FALLBACK_REASONS",
-    "MIGRATIONS",
-    "FallbackReason",
-    "Location",
-    "Migration",
-    "ModelStats",
-    "Status",
-    "UsageRow",
-    "UsageStore",
-    "UsageStoreError",
-    "applied_migrations",
-    "apply_migrations",
-    "now_iso",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {
+    "FALLBACK_REASONS": "config.vocabulary",
+    "FallbackReason": "config.vocabulary",
+    "UsageStoreError": "usage.errors",
+    "MIGRATIONS": "usage.migrations",
+    "Migration": "usage.migrations",
+    "applied_migrations": "usage.migrations",
+    "apply_migrations": "usage.migrations",
+    "Location": "usage.row",
+    "Status": "usage.row",
+    "UsageRow": "usage.row",
+    "now_iso": "usage.row",
+    "DB_FILENAME": "usage.store",
+    "ModelStats": "usage.store",
+    "UsageStore": "usage.store",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'usage' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)
