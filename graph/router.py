@@ -93,6 +93,25 @@ class ModelRouter:
             raise RuntimeError("ModelRouter is not open: use `async with ModelRouter(...)`")
         return self._services
 
+    def reroute(self, config: AppConfig) -> None:
+        """Serve the next requests with `config`'s task models and alternates (`models add` from the UI).
+
+        Only the models may change: new or removed task types, examples or keywords change what
+        the classifier learned, and other sections change clients built at start-up, so those
+        need a restart (ValueError says which).
+        """
+        old, new = self.config.routing.tasks, config.routing.tasks
+        fixed = {"model", "alternates"}
+        if set(old) != set(new) or any(
+            old[t].model_dump(exclude=fixed) != new[t].model_dump(exclude=fixed) for t in old
+        ):
+            raise ValueError("the task types themselves changed: restart modelyard to use them")
+        routing = self.config.routing.model_copy(update={"tasks": new})
+        # The file it came from is the one to edit next (a first `models add` copies the packaged one).
+        self.config = self.config.model_copy(update={"routing": routing, "source": config.source})
+        if self._services is not None:
+            self._services.config = self.config
+
     # -- the seed's API ----------------------------------------------------------------------
 
     def get_model_for_task(self, task_type: str) -> str:

@@ -28,8 +28,12 @@ class Services:
     """Cool-downs and loads in progress, shared with every process using the data directory."""
 
     @classmethod
-    def create(cls, config: AppConfig) -> Services:
-        """Build every collaborator from `config` (no network I/O happens here)."""
+    def create(cls, config: AppConfig, *, classify: bool = True) -> Services:
+        """Build every collaborator from `config` (no network I/O happens here).
+
+        `classify=False` for commands that route no request (`models`, `warm`): the classifier's
+        embedding model and learned layers are then never loaded.
+        """
         usage = UsageStore.in_data_dir(config.data_dir, secrets=config.secrets.secret_values())
         ollama = OllamaClient(config.ollama, last_used=usage.last_used)
         return cls(
@@ -38,7 +42,7 @@ class Services:
             cloud=CloudModels(config),
             validators=Validators(config.validation),
             usage=usage,
-            classifier=TaskClassifier(config, ollama),
+            classifier=TaskClassifier(config, ollama, learn=classify),
             health=HealthBook(
                 config.data_dir, config.ollama.cooldown, secrets=config.secrets.secret_values()
             ),

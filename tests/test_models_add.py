@@ -11,7 +11,7 @@ import pytest
 
 from config import DEFAULT_CONFIG, AppConfig, ConfigError, editing, load_config
 from config.loader import user_config_path
-from tests.conftest import MERMAID, free_port
+from tests.conftest import MERMAID, Rig, free_port
 from tests.emulators.ollama import ModelSpec, OllamaEmulator
 from ui.models_add_cmd import add_parser, run
 
@@ -258,3 +258,23 @@ def test_a_symlinked_config_is_written_through(path: Path, tmp_path: Path) -> No
     editing.write_config(link, editing.dump_document(doc))
     assert link.is_symlink()
     assert load_config(path, env={}).route("html").alternates == (NEW,)
+
+
+async def test_a_rerouted_router_serves_the_new_model_at_once(rig: Rig) -> None:
+    from graph.router import ModelRouter
+
+    config = rig.config()
+    tasks = dict(config.routing.tasks)
+    tasks["erd"] = tasks["erd"].model_copy(
+        update={"model": "llama3:8b-instruct-q4_K_M", "alternates": ("mermaid-mistral",)}
+    )
+    moved = config.model_copy(update={"routing": config.routing.model_copy(update={"tasks": tasks})})
+    rig.ollama.update_model("llama3:8b-instruct-q4_K_M", reply=rig.ollama.model("mermaid-mistral").reply)
+    async with ModelRouter(config) as router:
+        assert (await rig.ask_with(router, "ERD for a blog")).model_used == "mermaid-mistral"
+        router.reroute(moved)
+        assert (await rig.ask_with(router, "ERD for a shop")).model_used == "llama3:8b-instruct-q4_K_M"
+        learned = {**tasks, "erd": tasks["erd"].model_copy(update={"keywords": ("schema",)})}
+        changed = config.model_copy(update={"routing": config.routing.model_copy(update={"tasks": learned})})
+        with pytest.raises(ValueError, match="restart modelyard"):
+            router.reroute(changed)  # what the classifier learned changed: not swapped live

@@ -122,7 +122,7 @@ def test_models_watch_refreshes_with_memory_against_the_budget(
     config_file = tmp_path / "models.yaml"
     packaged = Path(cli.__file__).parent.parent / "config" / "models.yaml"
     config_file.write_text(
-        packaged.read_text(encoding="utf-8").replace("ollama:\n", "ollama:\n  vram_budget_gb: 13\n", 1),
+        packaged.read_text(encoding="utf-8").replace("vram_budget_gb: null", "vram_budget_gb: 13", 1),
         encoding="utf-8",
     )
     _cli_env(rig, monkeypatch)

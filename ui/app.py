@@ -23,11 +23,11 @@ from chainlit.input_widget import Select, Switch
 from chainlit.types import CommandDict, ThreadDict
 from starlette.datastructures import Headers
 
-from config.loader import load_config
+from config.loader import ConfigError, load_config
 from graph.router import ModelRouter
 from graph.warming import warm_models
 from nodes.response import ModelResponse
-from ui import cl_typed, exposure, history, redaction, setup_frontend
+from ui import cl_typed, exposure, history, models_add_cmd, redaction, setup_frontend
 from ui.answer import usage_markdown
 from ui.run_view import RunView
 from ui.status_panel import StatusPanel
@@ -240,6 +240,20 @@ async def window_message(data: Any) -> None:
         await _panel().warm(model)
     elif action == "unload_model" and isinstance(model, str):
         await _panel().unload(model)
+    elif action == "add_model" and isinstance(model, str) and isinstance(data.get("task"), str):
+        await _panel().show_notice(await _add_model(model.strip(), data["task"]))
+
+
+async def _add_model(model: str, task: str) -> str:
+    """The panel's Add: route `task` to `model` in the config file, then serve with it at once."""
+    opened = router()
+    try:
+        report, done = await asyncio.to_thread(models_add_cmd.add_model, opened.config, model, task)
+        if report["change"] != "none":
+            opened.reroute(await asyncio.to_thread(load_config, report["path"]))
+    except (models_add_cmd.AddRefused, ConfigError, ValueError) as exc:
+        return f"Not added: {exc}"
+    return done
 
 
 # Live objects per Chainlit session, outside cl.user_session (which is saved with the thread).

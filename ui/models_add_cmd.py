@@ -24,7 +24,7 @@ MIN_EXAMPLES = 8
 _TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
-class _Refused(Exception):
+class AddRefused(Exception):
     """Stop with this message and exit code."""
 
     def __init__(self, message: str, code: int) -> None:
@@ -67,7 +67,7 @@ def run(config: AppConfig, args: argparse.Namespace) -> int:
     """Run `models add` and return its exit code."""
     try:
         report = _add(config, args, os.environ)
-    except _Refused as exc:
+    except AddRefused as exc:
         print(f"modelyard: {exc}", file=sys.stderr)
         return exc.code
     if args.json:
@@ -77,6 +77,26 @@ def run(config: AppConfig, args: argparse.Namespace) -> int:
         for warning in report["warnings"]:
             print(f"! {warning}", file=sys.stderr)
     return EXIT_OK
+
+
+def add_model(
+    config: AppConfig, name: str, task: str, *, as_alternate: bool = False
+) -> tuple[dict[str, Any], str]:
+    """`models add NAME --task TASK` for the chat's panel: the report and its one-line description.
+
+    Blocking (file and network I/O): async callers run it in a worker thread. Raises AddRefused.
+    """
+    args = argparse.Namespace(
+        name=name,
+        task=task,
+        as_alternate=as_alternate,
+        create_task=False,
+        validator=None,
+        examples=[],
+        keywords=[],
+    )
+    report = _add(config, args, os.environ)
+    return report, _describe(report)
 
 
 def _add(config: AppConfig, args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
@@ -90,13 +110,13 @@ def _add(config: AppConfig, args: argparse.Namespace, env: Mapping[str, str]) ->
         doc = editing.load_document(source.read_text(encoding="utf-8"))
         known = editing.task_names(doc)
     except (OSError, editing.EditError) as exc:
-        raise _Refused(f"{source}: {exc}", EXIT_USAGE) from None
+        raise AddRefused(f"{source}: {exc}", EXIT_USAGE) from None
     if args.create_task and task in known:
-        raise _Refused(
+        raise AddRefused(
             f"task type {task!r} exists already; drop --create-task to change its model", EXIT_USAGE
         )
     if not args.create_task and task not in known:
-        raise _Refused(
+        raise AddRefused(
             f"unknown task type {task!r}; expected one of: {', '.join(known)} "
             f"(a new one: --create-task --validator {{{','.join(VALIDATORS)}}})",
             EXIT_USAGE,
@@ -104,7 +124,7 @@ def _add(config: AppConfig, args: argparse.Namespace, env: Mapping[str, str]) ->
     # Usage first, then Ollama: a typo is reported without a network round trip.
     problem = asyncio.run(_not_installed(config, name))
     if problem is not None:
-        raise _Refused(problem, EXIT_UNAVAILABLE)
+        raise AddRefused(problem, EXIT_UNAVAILABLE)
 
     try:
         if args.create_task:
@@ -116,18 +136,18 @@ def _add(config: AppConfig, args: argparse.Namespace, env: Mapping[str, str]) ->
         else:
             edit = editing.set_model(doc, task, name)
     except editing.EditError as exc:
-        raise _Refused(f"{source}: {exc}", EXIT_USAGE) from None
+        raise AddRefused(f"{source}: {exc}", EXIT_USAGE) from None
 
     backup = None
     if edit.change != "none":
         try:
             backup = editing.write_config(target, editing.dump_document(doc), backup=not copied)
         except ConfigError as exc:
-            raise _Refused(
+            raise AddRefused(
                 f"refused: the edited config would not load, nothing written\n{exc}", EXIT_USAGE
             ) from None
         except OSError as exc:
-            raise _Refused(f"cannot write {target}: {exc.strerror or exc}", EXIT_UNAVAILABLE) from None
+            raise AddRefused(f"cannot write {target}: {exc.strerror or exc}", EXIT_UNAVAILABLE) from None
     return {
         "task": edit.task,
         "change": edit.change,
@@ -144,18 +164,18 @@ def _add(config: AppConfig, args: argparse.Namespace, env: Mapping[str, str]) ->
 
 def _check_usage(args: argparse.Namespace, name: str, task: str) -> None:
     if not name:
-        raise _Refused("name the model to add, e.g. llama3.1:8b", EXIT_USAGE)
+        raise AddRefused("name the model to add, e.g. llama3.1:8b", EXIT_USAGE)
     if args.create_task:
         if args.validator is None:
-            raise _Refused(f"--create-task needs --validator, one of: {', '.join(VALIDATORS)}", EXIT_USAGE)
+            raise AddRefused(f"--create-task needs --validator, one of: {', '.join(VALIDATORS)}", EXIT_USAGE)
         if args.as_alternate:
-            raise _Refused("a new task has no model to keep: drop --as-alternate", EXIT_USAGE)
+            raise AddRefused("a new task has no model to keep: drop --as-alternate", EXIT_USAGE)
         if not _TASK_NAME.fullmatch(task):
-            raise _Refused(
+            raise AddRefused(
                 f"task type {task!r}: use letters, digits, '_', '-' or '.', e.g. release-notes", EXIT_USAGE
             )
     elif args.validator or args.examples or args.keywords:
-        raise _Refused(
+        raise AddRefused(
             "--validator, --example and --keyword describe a new task: add --create-task", EXIT_USAGE
         )
 
@@ -167,13 +187,13 @@ def _target(source: Path, env: Mapping[str, str]) -> tuple[Path, bool]:
     # The packaged file may be read-only and is replaced by any upgrade: edit the user's copy.
     user = user_config_path(env)
     if user is None:
-        raise _Refused(
+        raise AddRefused(
             "the packaged config is in use and there is no user config location (set HOME or "
             "XDG_CONFIG_HOME), or name a copy with --config",
             EXIT_USAGE,
         )
     if user.exists():  # only when --config or MODELYARD_CONFIG named the packaged file
-        raise _Refused(
+        raise AddRefused(
             f"the config in use is the packaged one ({source}), but {user} exists; "
             f"to edit that one: modelyard --config {user} models add ...",
             EXIT_USAGE,

@@ -40,7 +40,7 @@ async def _models(config: AppConfig, args: argparse.Namespace) -> int:
     from graph.overview import models_overview
     from services import Services
 
-    services = Services.create(config)
+    services = Services.create(config, classify=False)
     code = EXIT_OK
     try:
         frames = 0

@@ -41,6 +41,7 @@ class StatusPanel:
         async with self._lock:
             props = panel_props(await models_overview(self._services))
             props["notice"] = self._notice
+            props["task_types"] = list(self._services.config.routing.tasks)
             key = json.dumps(props, sort_keys=True)
             if key == self._shown and not force:
                 return
@@ -69,6 +70,11 @@ class StatusPanel:
             self._notice = f"Unloaded {model}"
         except ProviderError as exc:
             self._notice = f"Could not unload {model}: {exc.message}"
+        await self._refresh_quietly(force=True)
+
+    async def show_notice(self, notice: str) -> None:
+        """Say what an action came to, at the top of the panel."""
+        self._notice = notice
         await self._refresh_quietly(force=True)
 
     def _routed(self, model: str) -> bool:

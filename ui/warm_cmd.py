@@ -42,7 +42,7 @@ async def _warm(config: AppConfig, args: argparse.Namespace) -> int:
     from graph.warming import warm_models
     from services import Services
 
-    services = Services.create(config)
+    services = Services.create(config, classify=False)
     try:
         results = await warm_models(
             services, args.names, lambda _model, line: print(f"· {line}", file=sys.stderr)

@@ -45,12 +45,14 @@ class TaskClassifier:
         ollama: OllamaClient | None = None,
         *,
         loader: Callable[[], Embedder] = load_wordllama,
+        learn: bool = True,
     ) -> None:
+        """`learn=False`: the learned layers never load (a command that classifies nothing)."""
         self._config = config
         self._ollama = ollama
         self._index: SemanticIndex | None = None
         self._turns: TurnModel | None = None
-        self._load = BackgroundLoad(loader, self._prepare)
+        self._load = BackgroundLoad(loader, self._prepare, start=learn)
 
     def _prepare(self, embedder: Embedder) -> None:
         # Runs in the loader thread: the learned layers come from the process's or the

@@ -15,6 +15,7 @@ mean of rows costs ~0.1 ms and never starts the pool.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -95,10 +96,15 @@ def _load_wordllama() -> Embedder:
     return Embedder(matrix, encode)
 
 
+EXIT_GRACE_S = 15.0  # the longest a process's exit waits for a load still running (a cold fit: ~5 s)
+
+
 class BackgroundLoad:
     """Runs a loader once in a daemon thread; readers never wait unless they ask to."""
 
-    def __init__(self, loader: Callable[[], Embedder], prepare: Callable[[Embedder], None]) -> None:
+    def __init__(
+        self, loader: Callable[[], Embedder], prepare: Callable[[Embedder], None], *, start: bool = True
+    ) -> None:
         self._loader = loader
         self._prepare = prepare
         self._ready = threading.Event()
@@ -106,9 +112,16 @@ class BackgroundLoad:
         self.embedder: Embedder | None = None
         self.error: str | None = None
         self.load_s: float | None = None
-        # Daemon: a process that exits while the weights load must not wait for them.
+        # Daemon: a process that is done never waits for the load to be useful to it. But a thread
+        # still inside the tokenizer or numpy when the interpreter finalizes can abort the process
+        # ("FATAL: exception not rethrown"), so at exit the load gets a bounded grace to finish.
         self._thread = threading.Thread(target=self._run, name="understanding-embedding", daemon=True)
-        self._thread.start()
+        if start:
+            self._thread.start()
+            atexit.register(self._finish_at_exit)
+
+    def _finish_at_exit(self) -> None:
+        self._done.wait(EXIT_GRACE_S)
 
     def _run(self) -> None:
         started = time.perf_counter()

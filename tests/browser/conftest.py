@@ -115,6 +115,8 @@ class App:
     ollama_proxy: SwitchableProxy
     data_dir: Path
     log: Path
+    config_home: Path
+    """The app's XDG_CONFIG_HOME: where the panel's Add writes the user config file."""
 
 
 def _app_root(root: Path) -> Path:
@@ -176,6 +178,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
             "MODELYARD_DATA_DIR": str(data_dir),
             "CHAINLIT_APP_ROOT": str(root),
             "PYTHONPATH": str(ROOT),
+            # The panel's Add writes the user config file: the app's own, never the other tests'.
+            "XDG_CONFIG_HOME": str(tmp_path_factory.mktemp("app-xdg")),
         }
         env.pop("CHAINLIT_AUTH_SECRET", None)
         # `chainlit run` reads CI=true (set by CI) as --ci and replaces OPENAI_API_KEY with a fake.
@@ -187,7 +191,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         try:
             url = f"http://127.0.0.1:{port}"
             _wait_ready(url, proc, log)
-            yield App(url, ollama, cloud, proxy, data_dir, log)
+            yield App(url, ollama, cloud, proxy, data_dir, log, Path(env["XDG_CONFIG_HOME"]))
         finally:
             _stop(proc)
             proxy.close()

@@ -200,6 +200,39 @@ def test_warm_and_unload_buttons_change_the_models_status(chat: Page, app: App) 
     assert app.ollama.loaded_models() == []
 
 
+def test_add_routes_a_task_to_an_installed_model_from_the_panel(chat: Page, app: App) -> None:
+    add = chat.locator("#model-add")
+    notice = chat.locator("#model-status-notice")
+    add.locator("#model-add-name").fill("nope:1b")
+    add.locator("#model-add-task").select_option("architecture")
+    add.get_by_role("button", name="Add").click()
+    expect(notice).to_contain_text("Not added: ")
+    expect(notice).to_contain_text("ollama pull nope:1b")
+    written = app.config_home / "modelyard" / "models.yaml"
+    assert not written.exists()
+
+    add.locator("#model-add-name").fill(CODELLAMA)
+    add.get_by_role("button", name="Add").click()
+    expect(notice).to_contain_text(
+        f"architecture: model mermaid-mistral -> {CODELLAMA} (previous kept as alternate)"
+    )
+    codellama = chat.locator(f'#model-status [data-model="{CODELLAMA}"]')
+    expect(codellama).to_contain_text("architecture")
+    expect(chat.locator(f'#model-status [data-model="{MERMAID}"]')).to_contain_text(
+        "architecture (alternate)"
+    )
+    text = written.read_text(encoding="utf-8")
+    assert "# modelyard's default routing table." in text  # the comments are kept
+    assert f"model: {CODELLAMA}" in text
+    shot(chat, "panel-added")
+
+    # Back to the packaged routing for the next tests (the router serves each change at once:
+    # tests/test_models_add.py::test_a_rerouted_router_serves_the_new_model_at_once).
+    add.locator("#model-add-name").fill(MERMAID)
+    add.get_by_role("button", name="Add").click()
+    expect(notice).to_contain_text(f"architecture: model {CODELLAMA} -> {MERMAID}")
+
+
 def test_task_type_setting_applies_and_html_previews_in_a_sandbox(chat: Page, app: App) -> None:
     tracker = f"{app.cloud.url}/tracker.png"
     app.ollama.update_model(CODELLAMA, reply=HOSTILE_PAGE.format(tracker=tracker))
@@ -262,8 +295,11 @@ def test_usage_dashboard_starter_shows_the_table_and_chart(chat: Page, app: App)
         store.record_sync(_usage_row("gpt-4o-mini", "cloud", tokens=80))
     chat.click("#starter-usage-dashboard")
 
-    table = chat.locator("table").last
+    tables = answer(chat).locator("table")
+    expect(tables).to_have_count(2)  # per model, then quality per model and task type
+    table = tables.first
     expect(table).to_contain_text("success")
+    expect(tables.last.locator("tr", has_text=MERMAID)).to_contain_text("erd")
     expect(table.locator("tr", has_text=MERMAID)).to_contain_text("local")
     cloud_row = table.locator("tr", has_text="gpt-4o-mini")
     expect(cloud_row).to_contain_text("100%")  # every cloud row counts as a fallback
@@ -290,6 +326,10 @@ def _usage_row(model: str, location: Literal["local", "cloud"], *, tokens: int) 
         validation_error=None,
         attempts=1,
         error_message=None,
+        local_outcome="valid" if location == "local" else "failed",
+        cloud_model=None if location == "local" else model,
+        cloud_provider=None if location == "local" else "openai",
+        cloud_attempts=0 if location == "local" else 1,
     )
 
 

@@ -1,10 +1,12 @@
 // The model status panel (ui/status_panel.py sends it to the sidebar with fresh props).
 // Chainlit compiles this file in the browser and passes it `props`. Each button posts a window
 // message, which Chainlit forwards to the server's on_window_message (see ui/app.py).
-import { Flame, PowerOff, RefreshCw } from 'lucide-react';
+import { Flame, Plus, PowerOff, RefreshCw } from 'lucide-react';
+import { useState } from 'react';
 
 import { Badge } from '@/components/ui/badge';
 import { Button } from '@/components/ui/button';
+import { Input } from '@/components/ui/input';
 
 const LABELS = {
   not_loaded: 'not loaded',
@@ -22,8 +24,50 @@ const VARIANTS = {
   error: 'destructive'
 };
 
-function post(action, model) {
-  window.postMessage({ modelyard: action, model }, window.location.origin);
+function post(action, model, extra = {}) {
+  window.postMessage({ modelyard: action, model, ...extra }, window.location.origin);
+}
+
+// `modelyard models add NAME --task TYPE` from the panel: the server checks that Ollama has it.
+// The sidebar may mount the panel afresh when its props change: what the user typed lives on the
+// window, not only in React state, so a refresh never loses it.
+function AddModel({ tasks }) {
+  const saved = (window.modelyardAddForm = window.modelyardAddForm || {});
+  const [name, setNameState] = useState(saved.name || '');
+  const [task, setTaskState] = useState(saved.task || tasks[0] || '');
+  const setName = (value) => setNameState((saved.name = value));
+  const setTask = (value) => setTaskState((saved.task = value));
+  const add = () => {
+    if (name.trim()) post('add_model', name.trim(), { task });
+  };
+  return (
+    <div id="model-add" className="flex flex-col gap-2 pt-2">
+      <div className="text-xs text-muted-foreground">Route a task to an installed model</div>
+      <Input
+        id="model-add-name"
+        placeholder="model, e.g. llama3.1:8b"
+        value={name}
+        onChange={(e) => setName(e.target.value)}
+      />
+      <div className="flex gap-2">
+        <select
+          id="model-add-task"
+          className="flex-1 rounded border bg-background px-2 text-sm"
+          value={task}
+          onChange={(e) => setTask(e.target.value)}
+        >
+          {tasks.map((t) => (
+            <option key={t} value={t}>
+              {t}
+            </option>
+          ))}
+        </select>
+        <Button id="model-add-submit" variant="outline" size="sm" onClick={add}>
+          <Plus /> Add
+        </Button>
+      </div>
+    </div>
+  );
 }
 
 function StatusBadge({ status }) {
@@ -126,6 +170,7 @@ export default function Models() {
       {props.models.map((row) => (
         <ModelRow key={row.model} row={row} />
       ))}
+      <AddModel tasks={props.task_types || []} />
       <Button
         id="model-status-refresh"
         variant="outline"
