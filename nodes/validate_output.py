@@ -94,6 +94,8 @@ async def validate_output(state: State, runtime: Runtime[Context]) -> dict[str, 
     if is_question(state):
         return _answer(state, writer)
     emit_status(writer, NODE, f"Validating {_LABELS[route.validator]}")
+    if not svc.validators.ready(route.validator):
+        emit_status(writer, NODE, "Waiting for the Mermaid checker to finish starting (once per process)")
     verdict = await svc.validators.check(
         route.validator, state.get("reply") or "", expect_kind=route.expect_kind, request=state.get("prompt")
     )

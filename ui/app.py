@@ -85,6 +85,9 @@ async def open_router() -> None:
     _restore_asyncgen_hooks()
     _router = ModelRouter(CONFIG)
     await _router.open()
+    # The Mermaid checker (a Node worker that warms every diagram type, ~4 s) starts with the app,
+    # not with the first diagram request.
+    _router.services.validators.prepare("mermaid")
     if CONFIG.ollama.warmup:  # ollama.warmup: preload, most used first, while the page loads
         _background(_warm_up(_router))
 

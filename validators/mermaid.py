@@ -69,6 +69,11 @@ class MermaidValidator:
             self._worker.acquire()
             self._leased = True
 
+    @property
+    def ready(self) -> bool:
+        """The worker runs and has parsed every diagram type once: a check answers at once."""
+        return self._worker.warm is not None
+
     def prepare(self) -> None:
         """Start the worker now, without waiting, so the first check finds it warm."""
         self._lease()

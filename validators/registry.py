@@ -74,6 +74,10 @@ class Validators:
             return check_jira(text)
         return check_documentation(text)
 
+    def ready(self, name: ValidatorName) -> bool:
+        """Whether a check of ``name`` answers at once (only the Mermaid worker has a start-up)."""
+        return name != "mermaid" or self._mermaid.ready
+
     def prepare(self, name: ValidatorName) -> None:
         """Get ready to check ``name`` soon: starts the Mermaid worker in the background if needed."""
         if name == "mermaid" and not self._closed:

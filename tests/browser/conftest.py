@@ -117,6 +117,8 @@ class App:
     log: Path
     config_home: Path
     """The app's XDG_CONFIG_HOME: where the panel's Add writes the user config file."""
+    pid: int
+    """The Chainlit server's process id."""
 
 
 def _app_root(root: Path) -> Path:
@@ -191,7 +193,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         try:
             url = f"http://127.0.0.1:{port}"
             _wait_ready(url, proc, log)
-            yield App(url, ollama, cloud, proxy, data_dir, log, Path(env["XDG_CONFIG_HOME"]))
+            yield App(url, ollama, cloud, proxy, data_dir, log, Path(env["XDG_CONFIG_HOME"]), proc.pid)
         finally:
             _stop(proc)
             proxy.close()

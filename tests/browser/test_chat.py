@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
+from pathlib import Path
 from typing import Literal
 
 from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -62,6 +64,32 @@ import re
 def slugify(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 ```"""
+
+
+def test_the_mermaid_checker_starts_with_the_app_not_with_the_first_request(app: App) -> None:
+    # The first test of the package: no request has run yet, so only the app's start-up can
+    # have started the Node worker.
+    assert not [r for r in app.ollama.requests if r.path == "/api/chat"]
+    deadline = time.monotonic() + 15
+    while not _children_running(app.pid, "worker.mjs"):
+        assert time.monotonic() < deadline, "no Mermaid worker was started with the app"
+        time.sleep(0.2)
+
+
+def _children_running(pid: int, needle: str) -> bool:
+    """Whether a child process of `pid` has `needle` in its command line (read from /proc)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == pid and needle in cmdline:
+            return True
+    return False
 
 
 def test_the_offline_guard_catches_a_request_to_the_internet(browser: Browser, app: App) -> None:
