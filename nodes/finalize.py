@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from langgraph.config import get_config
@@ -13,7 +14,7 @@ from langgraph.runtime import Runtime
 from nodes.events import Level, emit_status
 from nodes.messages import is_question
 from nodes.response import ModelResponse
-from nodes.state import HISTORY_CHARS, HISTORY_TURNS, HistoryTurn, State
+from nodes.state import HISTORY_CHARS, HISTORY_TURNS, Attempt, HistoryTurn, State
 from providers.errors import REASON_TEXT
 from services import Context, services_for
 from usage.errors import UsageStoreError
@@ -25,17 +26,59 @@ NODE = "finalize"
 
 
 def explain_failure(state: State) -> str:
-    """Why nothing valid was produced, naming the local failure and why no cloud helped."""
+    """Why nothing valid was produced: the local failure, every model tried, why no cloud helped."""
     model = state.get("model", "the local model")
     reason = state.get("fallback_reason")
     parts = [f"Local model {model} failed ({reason}: {REASON_TEXT.get(reason or '', 'unknown')})."]
     if state.get("error"):
         error = str(state.get("error")).strip()
         parts.append(error if error.endswith(".") else f"{error}.")
+    tried = attempts_summary(state.get("attempts") or [])
+    if tried:
+        parts.append(f"Tried: {tried}.")
     blocked = state.get("cloud_blocked")
     if blocked:
         parts.append(f"No cloud fallback: {blocked}.")
+    if state.get("artifact"):
+        shown = state.get("reply_model") or model
+        parts.append(f"The artifact shown is {shown}'s, as it wrote it.")
     return " ".join(parts)
+
+
+_TIMES = {1: "", 2: " twice"}
+
+
+def attempts_summary(attempts: Sequence[Attempt]) -> str:
+    """Each model tried and what became of it, in order: "codellama: invalid twice (1 repair); ..."."""
+    by_model: dict[str, list[Attempt]] = {}
+    for attempt in attempts:
+        by_model.setdefault(attempt["model"], []).append(attempt)
+    return "; ".join(f"{model}: {_what_became(tries)}" for model, tries in by_model.items())
+
+
+def _what_became(tries: list[Attempt]) -> str:
+    outcomes: list[str] = []  # consecutive equal outcomes are counted, not repeated
+    counts: list[int] = []
+    for attempt in tries:
+        if not attempt["ok"]:
+            outcome = (
+                f"{attempt['reason'] or 'failed'} ({REASON_TEXT.get(attempt['reason'] or '', 'failed')})"
+            )
+        elif attempt["valid"] is None:
+            outcome = "answered"
+        else:
+            outcome = "valid" if attempt["valid"] else "invalid"
+        if outcomes and outcomes[-1] == outcome:
+            counts[-1] += 1
+        else:
+            outcomes.append(outcome)
+            counts.append(1)
+    text = ", then ".join(
+        f"{outcome}{_TIMES.get(count, f' {count} times')}"
+        for outcome, count in zip(outcomes, counts, strict=True)
+    )
+    repairs = sum(1 for attempt in tries if attempt["repair"])
+    return f"{text} ({repairs} repair{'s' if repairs > 1 else ''})" if repairs else text
 
 
 def build_response(state: State, thread_id: str | None) -> ModelResponse:

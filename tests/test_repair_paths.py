@@ -107,6 +107,12 @@ async def test_when_every_repair_fails_the_best_artifact_is_delivered_marked_inv
         f"Artifact is invalid: {MISMATCH}"
     )
     assert rig.statuses()[-2] == f"Mermaid invalid ({MISMATCH}) - no repair left"
+    # The whole story: every model tried and what each did, and whose artifact is shown.
+    assert (
+        f"Tried: {MERMAID}: invalid twice (1 repair); gpt-4o-mini: invalid twice (1 repair)."
+        in response.error_message
+    )
+    assert response.error_message.endswith("The artifact shown is gpt-4o-mini's, as it wrote it.")
     assert len(rig.cloud.requests) == 2
     (row,) = rig.usage_rows()
     assert (row["status"], row["attempts"], row["validation"]) == ("invalid", 4, "invalid")

@@ -141,7 +141,9 @@ def test_panel_props_show_each_model_its_cooldown_and_memory_against_the_budget(
         "label": "4.1 GB of 13.0 GB",
     }
     down = panel_props(Overview(rows[1:], "http://x:1", "connection refused"))
-    assert down["error"] == "connection refused" and down["ollama_url"] == "http://x:1"
+    assert down["error"] == "Ollama at http://x:1: connection refused" and down["ollama_url"] == "http://x:1"
+    named = panel_props(Overview(rows[1:], "http://x:1", "Ollama is not reachable at http://x:1 (refused)"))
+    assert named["error"] == "Ollama is not reachable at http://x:1 (refused)"  # the address said once
     assert down["memory"]["label"] == "0 B (no budget)"
 
 

@@ -5,12 +5,16 @@ No Chainlit here, so all of it is unit-tested without a browser.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import ValidationError
+
 from config.schema import QualityConfig
-from ui.render import human_size, until
+from ui.render import human_size, ollama_problem, until
+from validators.jira import JiraTask
 
 if TYPE_CHECKING:
     from graph.overview import Overview
@@ -69,8 +73,59 @@ def answer_markdown(response: ModelResponse, validator: str | None, final_line: 
     if not response.content:
         return line
     language = _FENCE_LANGUAGE.get(validator or "", "")
-    body = response.content.strip() if language is None else fence(response.content, language)
+    tasks = jira_tasks(response.content) if validator == "jira" else None
+    if tasks is not None:  # a table to read; the JSON itself is a download (ui/downloads.py)
+        body = jira_markdown(tasks)
+    else:
+        body = response.content.strip() if language is None else fence(response.content, language)
     return f"{body}\n\n{line}"
+
+
+def jira_tasks(content: str) -> list[JiraTask] | None:
+    """The tasks of a JIRA answer; None unless it is a non-empty list of valid tasks (then shown as JSON)."""
+    try:
+        data = json.loads(content)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(data, dict):
+        data = data.get("tasks")
+    if not isinstance(data, list) or not data:
+        return None
+    try:
+        return [JiraTask.model_validate(item) for item in data]
+    except ValidationError:
+        return None
+
+
+def story_points_total(tasks: Sequence[JiraTask]) -> str:
+    """The line under the task table: the points summed, and how many tasks have no estimate."""
+    total = sum(task.story_points or 0 for task in tasks)
+    line = f"**Total: {total} story point{'' if total == 1 else 's'}**"
+    unestimated = sum(task.story_points is None for task in tasks)
+    if unestimated:
+        line += f" ({unestimated} of {len(tasks)} task{'' if len(tasks) == 1 else 's'} not estimated)"
+    return line
+
+
+def jira_markdown(tasks: Sequence[JiraTask]) -> str:
+    """JIRA tasks as a Markdown table, one row per task, with the story points totalled under it."""
+    lines = [
+        "| Summary | Description | Acceptance criteria | Story points | Type |",
+        "|---|---|---|--:|---|",
+    ]
+    for task in tasks:
+        criteria = " ".join(f"\u2022 {_inline(c)}" for c in task.acceptance_criteria if c.strip())
+        points = "-" if task.story_points is None else str(task.story_points)
+        lines.append(
+            f"| {_inline(task.summary)} | {_inline(task.description)} | {criteria or '-'} "
+            f"| {points} | {_inline(task.type or '') or '-'} |"
+        )
+    return "\n".join(lines) + "\n\n" + story_points_total(tasks)
+
+
+def _inline(text: str) -> str:
+    """`text` fit for one table cell: on one line (a newline ends a Markdown table row), pipes escaped."""
+    return _cell(" ".join(text.split()))
 
 
 def _percent(rate: float | None) -> str:
@@ -156,7 +211,7 @@ def panel_props(overview: Overview) -> dict[str, Any]:
     ]
     return {
         "ollama_url": overview.ollama_url,
-        "error": overview.error,
+        "error": ollama_problem(overview.ollama_url, overview.error) if overview.error else None,
         "models": models,
         "memory": {
             "resident": overview.resident,

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from config.schema import AppConfig
 from ui import models_add_cmd
-from ui.render import overview_table
+from ui.render import ollama_problem, overview_table
 
 EXIT_OK, EXIT_UNAVAILABLE = 0, 1
 _CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear screen: what `watch` does between frames
@@ -54,9 +54,7 @@ async def _models(config: AppConfig, args: argparse.Namespace) -> int:
                     stamp = datetime.now().strftime("%H:%M:%S")
                     print(f"{_CLEAR}modelyard models at {stamp} (every {args.interval:g} s; Ctrl-C stops)")
                 if overview.error:
-                    print(
-                        f"Ollama is not reachable at {overview.ollama_url}: {overview.error}", file=sys.stderr
-                    )
+                    print(ollama_problem(overview.ollama_url, overview.error), file=sys.stderr)
                 print(overview_table(overview), flush=True)
             frames += 1
             if not args.watch or (args.count is not None and frames >= args.count):

@@ -38,6 +38,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def ollama_problem(url: str, error: str) -> str:
+    """Why Ollama could not be asked, naming its address once (most errors name it already)."""
+    return error if url in error else f"Ollama at {url}: {error}"
+
+
 def human_size(size: int | None) -> str:
     """Bytes as GB/MB, the way `ollama list` shows them."""
     if size is None:

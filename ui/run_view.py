@@ -16,6 +16,7 @@ from nodes.prompt_check import BadPromptError
 from nodes.response import ModelResponse
 from ui import cl_typed
 from ui.answer import answer_markdown, outcome
+from ui.downloads import send_downloads
 from ui.render import progress_bar
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,9 @@ class RunView:
         validator = "documentation" if response.prose else (route.validator if route else None)
         content = answer_markdown(response, validator, line)
         failed = outcome(response) == "failed"
-        await cl_typed.send(cl.ErrorMessage(content=content) if failed else cl.Message(content=content))
+        message = cl.ErrorMessage(content=content) if failed else cl.Message(content=content)
+        await cl_typed.send(message)
+        await send_downloads(message, response, validator)
 
     async def fail(self, exc: Exception) -> None:
         """Show a request that could not run at all; the traceback goes to the log, not the chat."""

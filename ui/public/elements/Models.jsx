@@ -154,7 +154,7 @@ export default function Models() {
     <div id="model-status" className="flex flex-col gap-3 text-sm">
       {props.error ? (
         <div id="model-status-error" className="text-red-500 modelyard-wrap">
-          Ollama is not reachable at {props.ollama_url}: {props.error}
+          {props.error}
         </div>
       ) : (
         <div className="text-xs text-muted-foreground modelyard-wrap">
