@@ -79,7 +79,7 @@ _SHEBANG = (
 _FILLER = frozenset(
     {
         *("a", "an", "the", "for", "of", "and", "or", "to", "with", "in", "on", "at", "by", "from"),
-        *("me", "my", "our", "us", "i", "we", "please", "can", "you", "could", "some"),
+        *("me", "my", "our", "us", "i", "we", "please", "can", "you", "could", "some", "that", "which"),
         *("create", "make", "generate", "write", "draw", "give", "show", "build", "need", "want"),
     }
 )
@@ -110,7 +110,8 @@ def slug(text: str, *, skip: Sequence[str] = ()) -> str:
 def base_name(task_type: str, prompt: str | None) -> str:
     """The task type, then a slug of the prompt when there is one: "erd-blog-users-posts"."""
     task = re.sub(r"[^a-z0-9]+", "-", _ascii(task_type)).strip("-") or "artifact"
-    words = slug(prompt or "", skip=task.split("-"))
+    # Nor a word that would read as the validity mark the page looks for ("...-invalid.html").
+    words = slug(prompt or "", skip=[*task.split("-"), "invalid", "unchecked"])
     return f"{task}-{words}" if words else task
 
 

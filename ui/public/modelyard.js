@@ -1,7 +1,8 @@
 // modelyard's additions to Chainlit's page (loaded through `custom_js` in .chainlit/config.toml):
 //  - draws Mermaid code blocks as diagrams, offline, with the mermaid build copied from the npm
 //    package the project pins (ui/setup_frontend.py puts it in /public/vendor/);
-//  - offers a preview of HTML code blocks in a sandboxed iframe that can run no script at all.
+//  - adds SVG and PNG downloads to each drawn diagram, made in the page (nothing leaves it);
+//  - offers a preview of a valid HTML answer in a sandboxed iframe that can run no script at all.
 // The source stays visible (and copyable) under each drawing.
 (function () {
   'use strict';
@@ -14,6 +15,9 @@
   // No network and no script inside a preview; inline styles and data: images only.
   const PREVIEW_CSP =
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:";
+  // PNG downloads are drawn at twice the diagram's size, within what canvases reliably allow.
+  const PNG_SCALE = 2;
+  const PNG_MAX_SIDE = 8192;
 
   let mermaidLoading = null;
   let renderCount = 0;
@@ -103,10 +107,148 @@
     if (result.svg) {
       box.innerHTML = result.svg; // sanitised by mermaid (securityLevel 'strict')
       box.dataset.state = 'rendered';
+      box.appendChild(diagramTools(box));
     } else {
       box.textContent = 'Diagram could not be drawn: ' + result.error;
       box.dataset.state = 'error';
     }
+  }
+
+  // The message a code card belongs to, with the files the server attached to it.
+  function messageOf(card) {
+    return card.closest('.message-content') || card.closest('.ai-message');
+  }
+
+  // The answer's own files (ui/downloads.py): "erd-blog.mmd", "html-bakery-invalid.html".
+  function attachedFiles(card) {
+    const message = messageOf(card);
+    if (!message) return [];
+    const links = message.querySelectorAll('a[download]');
+    return Array.from(links, (link) => link.getAttribute('download') || '');
+  }
+
+  // SVG and PNG downloads of a drawn diagram, named after the answer's .mmd file.
+  function diagramTools(box) {
+    const tools = document.createElement('div');
+    tools.className = 'modelyard-diagram-tools';
+    const note = document.createElement('span');
+    note.className = 'modelyard-diagram-note';
+    note.setAttribute('role', 'status');
+    for (const kind of ['SVG', 'PNG']) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'modelyard-diagram-download';
+      button.textContent = kind;
+      button.title = 'Download the diagram as ' + kind;
+      button.addEventListener('click', async () => {
+        note.textContent = '';
+        try {
+          await downloadDiagram(box, kind);
+        } catch (err) {
+          note.textContent = kind + ' download failed: ' + String((err && err.message) || err);
+        }
+      });
+      tools.appendChild(button);
+    }
+    tools.appendChild(note);
+    return tools;
+  }
+
+  function diagramName(box) {
+    const card = box.nextElementSibling;
+    const mmd = card ? attachedFiles(card).find((name) => /\.mmd$/i.test(name)) : null;
+    return mmd ? mmd.replace(/\.mmd$/i, '') : 'diagram';
+  }
+
+  // The first opaque background behind `node`: what the diagram was drawn on, light or dark.
+  function backgroundOf(node) {
+    for (let el = node; el; el = el.parentElement) {
+      const colour = getComputedStyle(el).backgroundColor;
+      if (colour && !/^(transparent|rgba\(.*,\s*0\))$/.test(colour)) return colour;
+    }
+    return theme() === 'dark' ? '#1a1a1a' : '#ffffff';
+  }
+
+  // The drawn diagram as a standalone SVG file: its natural size, the page's background behind it.
+  function standaloneSvg(box) {
+    const svg = box.querySelector(':scope > svg');
+    if (!svg) throw new Error('the diagram is not drawn');
+    const view = svg.viewBox && svg.viewBox.baseVal;
+    const rect = svg.getBoundingClientRect();
+    const width = Math.ceil((view && view.width) || rect.width);
+    const height = Math.ceil((view && view.height) || rect.height);
+    const copy = svg.cloneNode(true);
+    copy.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
+    copy.setAttribute('width', String(width));
+    copy.setAttribute('height', String(height));
+    copy.style.maxWidth = '';
+    copy.style.backgroundColor = backgroundOf(box);
+    const text =
+      '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(copy);
+    return { text, width, height, background: copy.style.backgroundColor };
+  }
+
+  async function pngBlob(file) {
+    const scale = Math.min(PNG_SCALE, PNG_MAX_SIDE / Math.max(file.width, file.height, 1));
+    const image = new Image();
+    image.src = 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(file.text);
+    try {
+      await image.decode();
+    } catch (err) {
+      throw new Error('the browser could not load the diagram as an image');
+    }
+    const canvas = document.createElement('canvas');
+    canvas.width = Math.max(1, Math.round(file.width * scale));
+    canvas.height = Math.max(1, Math.round(file.height * scale));
+    const context = canvas.getContext('2d');
+    context.fillStyle = file.background;
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    context.drawImage(image, 0, 0, canvas.width, canvas.height);
+    return new Promise((resolve, reject) => {
+      try {
+        canvas.toBlob(
+          (blob) => (blob ? resolve(blob) : reject(new Error('the canvas gave no PNG'))),
+          'image/png'
+        );
+      } catch (err) {
+        // A canvas the browser considers tainted (drawn from something it will not let the page
+        // read) refuses to be exported: say so instead of failing silently.
+        if (err && err.name === 'SecurityError') {
+          const why = 'the browser marked the canvas as tainted and will not export it';
+          reject(new Error(why + ' (the SVG download still works)'));
+        } else {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+    });
+  }
+
+  async function downloadDiagram(box, kind) {
+    const file = standaloneSvg(box);
+    const blob =
+      kind === 'SVG' ? new Blob([file.text], { type: 'image/svg+xml' }) : await pngBlob(file);
+    save(blob, diagramName(box) + '.' + kind.toLowerCase());
+  }
+
+  function save(blob, name) {
+    const url = URL.createObjectURL(blob);
+    const link = document.createElement('a');
+    link.href = url;
+    link.download = name;
+    link.hidden = true;
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  }
+
+  // The server attaches an .html file to an HTML answer, named "...-invalid.html" or
+  // "...-unchecked.html" when the page did not pass its check (ui/downloads.py): only a valid
+  // answer is offered a preview, not a failed one, nor HTML quoted in another kind of answer.
+  function validHtmlAnswer(card) {
+    return attachedFiles(card).some(
+      (name) => /\.html$/i.test(name) && !/-(invalid|unchecked)\.html$/i.test(name)
+    );
   }
 
   function previewDocument(html) {
@@ -143,12 +285,33 @@
     bar.appendChild(button);
   }
 
+  function withdrawPreview(card) {
+    const bar = card.previousElementSibling;
+    if (bar && bar.classList.contains('modelyard-preview')) bar.remove();
+  }
+
+  // A JIRA answer's table (ui/answer.py's jira_markdown), marked for its layout in modelyard.css.
+  const TASK_TABLE_HEADERS = 'summary|description|acceptance criteria|story points|type';
+
+  function markTaskTables(root) {
+    root.querySelectorAll('.message-content table:not([data-modelyard])').forEach((table) => {
+      const headers = Array.from(table.querySelectorAll('thead th'), (th) =>
+        th.textContent.trim().toLowerCase()
+      );
+      if (headers.join('|') === TASK_TABLE_HEADERS) table.dataset.modelyard = 'tasks';
+    });
+  }
+
   function scan() {
+    markTaskTables(document.body);
     for (const { card, code, language } of codeCards(document.body)) {
       const source = code.textContent || '';
       if (source.includes(STREAMING_MARK)) continue;
       if (language === 'mermaid') drawDiagram(card, source.trim());
-      else if (language === 'html') offerPreview(card, source);
+      else if (language === 'html') {
+        if (validHtmlAnswer(card)) offerPreview(card, source);
+        else withdrawPreview(card);
+      }
     }
   }
 
