@@ -90,7 +90,8 @@ def test_usage_markdown_is_a_table_with_a_pie_when_models_compare() -> None:
     assert "pie" not in one
     two = usage_markdown([stats("mermaid-mistral", "local", 3), stats("gpt|4", "cloud", 1)])
     assert "| gpt\\|4 | cloud | 1 | 100% | 100% |" in two
-    assert '```mermaid\npie showData title Requests per model\n    "mermaid-mistral" : 3' in two
+    assert '\npie showData title Requests per model\n    "mermaid-mistral" : 3' in two
+    assert "```chart\n%%{init: {'themeVariables': {'pie1': " in two  # drawn by the page, source hidden
 
 
 def test_panel_props_show_each_model_its_cooldown_and_memory_against_the_budget() -> None:

@@ -41,6 +41,16 @@ _ALERT: dict[Outcome, str] = {"local": "success", "fallback": "warning"}
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # ASCII punctuation: CommonMark lets each be escaped
 
 
+# The dashboard's chart: drawn by the page script like a diagram, its source not shown under it
+# (it is not an artifact to copy). Slices in mid-tones with dark labels read on both themes.
+CHART_FENCE = "chart"
+PIE_COLOURS = (
+    "%%{init: {'themeVariables': {'pie1': '#f472b6', 'pie2': '#60a5fa', 'pie3': '#34d399', "
+    "'pie4': '#fbbf24', 'pie5': '#a78bfa', 'pie6': '#f87171', 'pie7': '#2dd4bf', 'pie8': '#fb923c', "
+    "'pieSectionTextColor': '#111827', 'pieStrokeColor': '#6b7280', 'pieOuterStrokeColor': '#6b7280'}}}%%"
+)
+
+
 def fence(body: str, language: str) -> str:
     """`body` as a fenced block that no backtick run inside it can close early."""
     longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
@@ -157,7 +167,7 @@ def usage_markdown(
         )
     if len(stats) > 1:
         slices = "\n".join(f'    "{_label(s.model)}" : {s.total}' for s in stats)
-        lines += ["", fence(f"pie showData title Requests per model\n{slices}", "mermaid")]
+        lines += ["", fence(f"{PIE_COLOURS}\npie showData title Requests per model\n{slices}", CHART_FENCE)]
     if quality:
         lines += ["", _quality_markdown(quality, quality_config or QualityConfig())]
     return "\n".join(lines)

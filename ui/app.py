@@ -18,7 +18,6 @@ from typing import Any
 
 import chainlit as cl
 from chainlit.data.base import BaseDataLayer
-from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.input_widget import Select, Switch
 from chainlit.types import CommandDict, ThreadDict
 from starlette.datastructures import Headers
@@ -129,7 +128,7 @@ def chat_history() -> BaseDataLayer:
     """Chainlit's SQLAlchemy data layer on the data dir's chat.db, its tables created first."""
     path = CONFIG.data_dir / history.CHAT_DB
     history.migrate(path)
-    return SQLAlchemyDataLayer(conninfo=history.conninfo(path))
+    return history.data_layer(path)
 
 
 if ACCESS.mode == "local":

@@ -12,6 +12,10 @@ import secrets
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Chainlit is imported when the app builds its data layer, not with this module
+    from chainlit.data.base import BaseDataLayer
 
 CHAT_DB = "chat.db"
 SECRET_FILE = "chainlit-auth-secret"
@@ -150,6 +154,41 @@ def _apply(conn: sqlite3.Connection) -> list[int]:
 def conninfo(path: Path) -> str:
     """The SQLAlchemy URL of the chat database (async driver)."""
     return f"sqlite+aiosqlite:///{path}"
+
+
+# What SQLAlchemyDataLayer.get_thread leaves out of each step although the page draws with it:
+# whether the step is open (all of a request's steps are; without it each shows as a closed
+# header) and a message's command (a command sent without text would come back an empty bubble).
+_STEP_EXTRAS_SQL = (
+    'SELECT "id", "defaultOpen", "autoCollapse", "command" FROM steps WHERE "threadId" = :thread_id'
+)
+
+
+def data_layer(path: Path) -> BaseDataLayer:
+    """Chainlit's SQLAlchemy data layer on the chat database `path` (already migrated)."""
+    from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
+    from chainlit.types import ThreadDict
+
+    class ChatDataLayer(SQLAlchemyDataLayer):
+        async def get_thread(self, thread_id: str) -> ThreadDict | None:
+            thread = await super().get_thread(thread_id)
+            if thread is None:
+                return None
+            rows = await self.execute_sql(_STEP_EXTRAS_SQL, {"thread_id": thread_id})
+            extras = {row["id"]: row for row in rows} if isinstance(rows, list) else {}
+            for step in thread["steps"]:
+                row = extras.get(step["id"])
+                if row is None:
+                    continue
+                if row["defaultOpen"] is not None:
+                    step["defaultOpen"] = bool(row["defaultOpen"])
+                if row["autoCollapse"] is not None:
+                    step["autoCollapse"] = bool(row["autoCollapse"])
+                if row["command"]:
+                    step["command"] = row["command"]
+            return thread
+
+    return ChatDataLayer(conninfo=conninfo(path))
 
 
 def auth_secret(data_dir: Path) -> str:

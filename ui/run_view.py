@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
 
 import chainlit as cl
+from chainlit.data import get_data_layer
+from chainlit.step import StepDict, check_add_step_in_cot, stub_step
 
 from config.schema import AppConfig, UnknownTaskError
 from graph.router import Event
@@ -35,6 +38,40 @@ def _shape(line: str) -> str:
     return re.sub(r"\d+(\.\d+)?", "#", line)
 
 
+class _StepWriter:
+    """Writes a request's steps to the chat history one at a time, each step's latest state last.
+
+    Not Step.send/update: each starts its own task writing the whole row, and those tasks run at
+    once on the data layer's pool of SQLite connections and commit in any order. An earlier state
+    (even the empty row `send` writes) could commit last and be all a reload shows.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[str, StepDict] = {}  # step id -> its latest state, not yet written
+        self._task: asyncio.Task[None] | None = None
+
+    def put(self, step: StepDict) -> None:
+        self._pending[step["id"]] = step
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+            _writing.add(self._task)  # the loop keeps only a weak reference to a task
+            self._task.add_done_callback(_writing.discard)
+
+    async def _drain(self) -> None:
+        data_layer = get_data_layer()  # type: ignore[no-untyped-call]
+        while self._pending:
+            step = self._pending.pop(next(iter(self._pending)))
+            if data_layer is None:
+                continue
+            try:
+                await data_layer.update_step(step)  # an upsert of the whole row
+            except Exception:
+                log.exception("cannot save the %s step to the chat history", step["name"])
+
+
+_writing: set[asyncio.Task[None]] = set()
+
+
 class RunView:
     """Turns the router's events into Chainlit steps and messages, in the order they happen."""
 
@@ -48,6 +85,7 @@ class RunView:
         self._drawn_at = 0.0
         self._draft: cl.Message | None = None
         self._final_line: str | None = None
+        self._history = _StepWriter()
 
     async def handle(self, event: Event) -> None:
         """Show one event: tokens go to the streamed reply, status lines to their node's step."""
@@ -83,7 +121,7 @@ class RunView:
         # second (the node's next line always redraws, so the last state is never lost).
         if not replacing or now - self._drawn_at >= 0.25:
             self._drawn_at = now
-            await cl_typed.update(self._step)
+            await self._show(self._step)
         if node == "finalize":
             self._final_line = event["message"]
         if "model_status" in event and self._on_model_status is not None:
@@ -101,14 +139,21 @@ class RunView:
             default_open=True,
         )
         step.start = cl_typed.now()
-        await cl_typed.send(step)
+        await self._show(step, new=True)
         self._step, self._node, self._lines, self._shape = step, node, [], ""
 
     async def _close_step(self) -> None:
         if self._step is not None:
             self._step.end = cl_typed.now()
-            await cl_typed.update(self._step)
+            await self._show(self._step)
         self._step, self._node = None, None
+
+    async def _show(self, step: cl.Step, *, new: bool = False) -> None:
+        """Draw the step as it is now, and save that state in the chat history after any earlier one."""
+        self._history.put(step.to_dict())  # its own dict: the data layer rewrites some fields
+        shown = step.to_dict() if check_add_step_in_cot(step) else stub_step(step)
+        emitter = cl.context.emitter
+        await (emitter.send_step(shown) if new else emitter.update_step(shown))
 
     async def _drop_draft(self) -> None:
         if self._draft is not None:

@@ -332,6 +332,7 @@ def test_usage_dashboard_starter_shows_the_table_and_chart(chat: Page, app: App)
     cloud_row = table.locator("tr", has_text="gpt-4o-mini")
     expect(cloud_row).to_contain_text("100%")  # every cloud row counts as a fallback
     expect(answer(chat).locator(".modelyard-diagram svg")).to_contain_text("Requests per model")
+    expect(answer(chat).get_by_text("pie showData")).to_be_hidden()  # the chart's source is not shown
     shot(chat, "usage")
 
 

@@ -95,7 +95,7 @@
     }
   }
 
-  async function drawDiagram(card, source) {
+  async function drawDiagram(card, source, options = {}) {
     const box = companion(card, 'modelyard-diagram');
     // The theme is read now, not at page load: the user may have switched it since.
     const look = theme();
@@ -107,7 +107,7 @@
     if (result.svg) {
       box.innerHTML = result.svg; // sanitised by mermaid (securityLevel 'strict')
       box.dataset.state = 'rendered';
-      box.appendChild(diagramTools(box));
+      if (!options.chart) box.appendChild(diagramTools(box));
     } else {
       box.textContent = 'Diagram could not be drawn: ' + result.error;
       box.dataset.state = 'error';
@@ -308,6 +308,11 @@
       const source = code.textContent || '';
       if (source.includes(STREAMING_MARK)) continue;
       if (language === 'mermaid') drawDiagram(card, source.trim());
+      else if (language === 'chart') {
+        // The dashboard's chart (ui/answer.py CHART_FENCE): drawn, its source hidden, no downloads.
+        card.classList.add('modelyard-chart-source');
+        drawDiagram(card, source.trim(), { chart: true });
+      }
       else if (language === 'html') {
         if (validHtmlAnswer(card)) offerPreview(card, source);
         else withdrawPreview(card);
