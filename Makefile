@@ -3,6 +3,7 @@ SHELL := /bin/bash
 # uv on PATH, else the module pip put in the user site (no PATH change needed).
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 WORKER := validators/mermaid_worker
+AXE := tests/browser/axe
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PROMPT ?= ERD for a blog with users, posts and comments
@@ -16,6 +17,10 @@ uv:
 # The Mermaid parser runs in Node: install the pinned npm packages from the lockfile.
 $(WORKER)/node_modules/.package-lock.json: $(WORKER)/package-lock.json
 	cd $(WORKER) && npm ci --no-audit --no-fund --loglevel=error
+
+# The browser tests' accessibility checker (tests/browser/test_a11y.py): axe-core, pinned the same way.
+$(AXE)/node_modules/.package-lock.json: $(AXE)/package-lock.json
+	cd $(AXE) && npm ci --no-audit --no-fund --loglevel=error
 
 setup: uv $(WORKER)/node_modules/.package-lock.json
 	$(UV) sync --frozen
@@ -31,7 +36,7 @@ run: setup
 ask: setup
 	$(UV) run modelyard ask "$(PROMPT)"
 
-test: setup browser
+test: setup browser $(AXE)/node_modules/.package-lock.json
 	$(UV) run pytest -q
 
 lint: setup
@@ -46,4 +51,4 @@ studio: setup
 	LANGGRAPH_CLI_NO_ANALYTICS=1 LANGSMITH_TRACING=false $(UV) run langgraph dev
 
 clean:
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache $(WORKER)/node_modules ui/build ui/public/vendor public
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache $(WORKER)/node_modules $(AXE)/node_modules ui/build ui/public/vendor public

@@ -9,6 +9,7 @@ models a process is loading right now, since `/api/ps` has no loading state.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
@@ -23,6 +24,7 @@ from config.redaction import redact
 from config.schema import CooldownConfig
 
 FILENAME = "model_health.json"
+FRESH_S = 1.0  # a request trusts the file as read this long ago (another process's news waits <= 1 s)
 COOLING_REASONS = frozenset({"load_failed", "timeout"})
 
 
@@ -60,7 +62,8 @@ class HealthBook:
         self._config = config
         self._secrets = tuple(secrets)
         self._clock = clock
-        self._cache: tuple[int, dict[str, Any]] | None = None  # (mtime_ns, parsed) of the last read
+        self._cache: tuple[int, dict[str, Any]] | None = None  # (mtime_ns, parsed) last read or written
+        self._read_at: float | None = None  # monotonic time of the last look at the file
 
     def now(self) -> float:
         """The book's clock (epoch seconds)."""
@@ -73,10 +76,17 @@ class HealthBook:
         found = self.cooldowns().get(model)
         return found if found is not None and found.until > self._clock() else None
 
+    async def cooling_now(self, model: str) -> Cooldown | None:
+        """`cooling` for the request path: no file I/O when the file was looked at under FRESH_S ago."""
+        read_at = self._read_at
+        if read_at is None or time.monotonic() - read_at > FRESH_S:
+            return await asyncio.to_thread(self.cooling, model)
+        found = _cooldowns(self._cache[1] if self._cache else {}).get(model)
+        return found if found is not None and found.until > self._clock() else None
+
     def cooldowns(self) -> dict[str, Cooldown]:
         """Every recorded cool-down, running or over (the failure count outlives it)."""
-        entries = self._read().get("cooldowns", {})
-        return {name: _cooldown(name, entry) for name, entry in entries.items() if isinstance(entry, dict)}
+        return _cooldowns(self._read())
 
     def record_failure(self, model: str, reason: str, message: str) -> Cooldown | None:
         """Start (or lengthen) the model's cool-down after a failure; other reasons are ignored."""
@@ -127,9 +137,11 @@ class HealthBook:
     # -- the file ----------------------------------------------------------------------------
 
     def _read(self) -> dict[str, Any]:
+        self._read_at = time.monotonic()
         try:
             mtime = self.path.stat().st_mtime_ns
         except FileNotFoundError:
+            self._cache = None
             return {}
         if self._cache is not None and self._cache[0] == mtime:
             return self._cache[1]
@@ -153,7 +165,14 @@ class HealthBook:
             tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(state, indent=1, sort_keys=True), encoding="utf-8")
             os.replace(tmp, self.path)
-            self._cache = None
+            # What was just written is what this process knows now (cooling_now reads no file).
+            self._cache = (self.path.stat().st_mtime_ns, state)
+            self._read_at = time.monotonic()
+
+
+def _cooldowns(state: dict[str, Any]) -> dict[str, Cooldown]:
+    entries = state.get("cooldowns", {})
+    return {name: _cooldown(name, entry) for name, entry in entries.items() if isinstance(entry, dict)}
 
 
 def _cooldown(model: str, entry: dict[str, Any]) -> Cooldown:

@@ -87,7 +87,7 @@ async def _ensure(svc: Services, state: State, model: str, writer: StreamWriter)
         emit_status(writer, NODE, message, model=model, model_status="loading")
 
     try:
-        cooling = await asyncio.to_thread(svc.health.cooling, canonical(model))
+        cooling = await svc.health.cooling_now(canonical(model))
         # Ollama's /api/ps (at most a second old) is the truth: it evicts models on its own, and
         # when it is down this raises server_down rather than claiming the model is ready. A model
         # that timed out is skipped even when resident; one that failed to load is fine once it is.

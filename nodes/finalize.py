@@ -18,6 +18,7 @@ from nodes.state import HISTORY_CHARS, HISTORY_TURNS, Attempt, HistoryTurn, Stat
 from providers.errors import REASON_TEXT
 from services import Context, services_for
 from usage.errors import UsageStoreError
+from usage.quality import QualityWarning
 from usage.row import LocalOutcome, Status, UsageRow
 
 log = logging.getLogger(__name__)
@@ -182,14 +183,18 @@ async def finalize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     thread_id = get_config().get("configurable", {}).get("thread_id")
     response = build_response(state, thread_id)
     row = usage_row(state, response)
+    # The local model's reply was judged: say so when its recent pass rate for this task is low.
+    judged = bool(row.local_model) and row.local_outcome in ("valid", "repaired", "invalid")
+    quality = svc.config.routing.quality
+
+    def record() -> QualityWarning | None:  # one trip to the worker thread for both
+        svc.usage.finish_sync(state.get("usage_id"), row)
+        return svc.usage.low_quality(row.local_model or "", row.task_type, quality) if judged else None
+
     try:
-        await svc.usage.finish(state.get("usage_id"), row)
-        # The local model's reply was judged: say so when its recent pass rate for this task is low.
-        if row.local_model and row.local_outcome in ("valid", "repaired", "invalid"):
-            quality = svc.config.routing.quality
-            low = await asyncio.to_thread(svc.usage.low_quality, row.local_model, row.task_type, quality)
-            if low is not None:
-                emit_status(runtime.stream_writer, NODE, low.message, level="warning", model=row.local_model)
+        low = await asyncio.to_thread(record)
+        if low is not None:
+            emit_status(runtime.stream_writer, NODE, low.message, level="warning", model=row.local_model)
     except UsageStoreError:  # statistics must never cost the user the artifact
         log.exception("could not record usage for thread %s", thread_id)
     emit_status(runtime.stream_writer, NODE, final_line(response), level=_level(response))

@@ -45,7 +45,9 @@ async def local_generate(state: State, runtime: Runtime[Context]) -> dict[str, A
         )
     except ProviderError as exc:
         tokens.flush()
-        if exc.reason == "timeout":  # skipped for a cool-down: the next request does not wait on it
+        # A timeout starts the model's cool-down (the next requests do not wait on it) unless other
+        # requests of this process were using it at that moment: then Ollama was busy, not broken.
+        if exc.reason == "timeout" and not svc.ollama.budget.busy(canonical(model)):
             await asyncio.to_thread(svc.health.record_failure, canonical(model), exc.reason, exc.message)
         emit_status(
             writer,

@@ -88,6 +88,6 @@ async def test_thousand_requests_with_faults_lose_nothing(rig: Rig) -> None:
     assert totals == REQUESTS, f"usage rows {totals} for {REQUESTS} requests"
     kinds = Counter("local" if r.ok and not r.is_fallback else "cloud" if r.ok else "error" for r in outcomes)
     missed = [r for r in healthy_outcomes if not (r.ok and not r.is_fallback)]
-    assert missed == [], [(r.thread_id, r.fallback_reason) for r in missed]
+    assert missed == [], [(r.thread_id, r.fallback_reason, r.warning) for r in missed[:3]]
     assert kinds["error"] > 0 and kinds["cloud"] > 0  # the faults were really injected
     assert rig.ollama.load_count(MERMAID) == 1  # one load however many asked at once

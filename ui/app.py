@@ -237,7 +237,9 @@ async def window_message(data: Any) -> None:
         return
     action, model = data.get("modelyard"), data.get("model")
     if action == "refresh_models":
-        await _panel().refresh(force=True)
+        await _panel().refresh(force=True, asked=True)
+    elif action == "viewport" and isinstance(data.get("narrow"), bool):
+        await _panel().viewport(data["narrow"])
     elif action == "warm_model" and isinstance(model, str):
         await _panel().warm(model)
     elif action == "unload_model" and isinstance(model, str):
@@ -266,7 +268,8 @@ def _panel(*, fresh: bool = False) -> StatusPanel:
     """The current session's status panel."""
     session_id = cl.context.session.id
     if fresh or session_id not in _panels:
-        _panels[session_id] = StatusPanel(router().services)
+        earlier = _panels.get(session_id)
+        _panels[session_id] = StatusPanel(router().services, earlier=earlier)
     return _panels[session_id]
 
 
@@ -285,7 +288,7 @@ async def on_message(message: cl.Message) -> None:
         await cl_typed.send(cl.Message(content=usage_markdown(stats, quality, settings)))
         return
     if message.command == "models":
-        await _panel().refresh(force=True)
+        await _panel().refresh(force=True, asked=True)
         return
     await _run(message.content)
 

@@ -19,6 +19,7 @@
   const PNG_SCALE = 2;
   const PNG_MAX_SIDE = 8192;
 
+  const NARROW_PX = 768; // below this the models panel stays closed unless asked for
   let mermaidLoading = null;
   let renderCount = 0;
   const rendered = new Map(); // theme + source -> {svg} or {error}
@@ -83,7 +84,10 @@
     const id = 'modelyard-mermaid-' + ++renderCount;
     try {
       const mermaid = await loadMermaid();
-      mermaid.initialize({ startOnLoad: false, securityLevel: 'strict', theme: look });
+      // The dark theme's edge labels (#ccc on #585858) miss the 4.5:1 contrast of WCAG AA.
+      const themeVariables = look === 'dark' ? { edgeLabelBackground: '#474747' } : {};
+      const settings = { startOnLoad: false, securityLevel: 'strict', theme: look, themeVariables };
+      mermaid.initialize(settings);
       const { svg } = await mermaid.render(id, source);
       stats.drawn += 1;
       return { svg };
@@ -341,4 +345,129 @@
     attributeFilter: ['class']
   });
   scheduleScan();
+
+  // The server opens the models panel on its own only on a wide screen: on a phone it would cover
+  // the answer on every request (ui/status_panel.py). The report goes through Chainlit's window
+  // messages, which reach the server only once the chat's session is up: it is sent when a chat
+  // input appears (a new page, a new chat), repeated a little later in case the session was still
+  // starting, and again whenever the width class changes.
+  let reportedInput = null;
+  let reportedNarrow = null;
+  function reportViewport(force) {
+    const narrow = window.innerWidth < NARROW_PX;
+    if (!force && narrow === reportedNarrow) return;
+    reportedNarrow = narrow;
+    window.postMessage({ modelyard: 'viewport', narrow }, window.location.origin);
+  }
+  function watchSession() {
+    const input = document.getElementById('chat-input');
+    if (!input || input === reportedInput) return;
+    reportedInput = input;
+    for (const delay of [0, 700, 2000]) setTimeout(() => reportViewport(true), delay);
+  }
+  new MutationObserver(watchSession).observe(document.body, { childList: true, subtree: true });
+  watchSession();
+  window.addEventListener('resize', () => reportViewport(false));
+})();
+
+// Accessibility patches for Chainlit's own markup (issue 10, item 9; tests/browser/test_a11y.py).
+// Chainlit 2.12 has no setting for any of these. Each patch only adds what is missing or drops what
+// is invalid, so it does nothing once Chainlit fixes the markup itself.
+(function () {
+  'use strict';
+
+  // 1. Dialogs without a title or description. Radix checks for them right after the dialog
+  // mounts, before any MutationObserver runs, so the fix happens while React builds the element:
+  // its children are already in it when React sets its attributes.
+  const DIALOG_TITLES = [['[data-sidebar="sidebar"]', 'Sidebar']]; // the phone's chat list, a sheet
+  const setAttribute = Element.prototype.setAttribute;
+  Element.prototype.setAttribute = function (name, value) {
+    const dialog = this;
+    const reference = name === 'aria-describedby' || name === 'aria-labelledby';
+    const role = reference && value && dialog.getAttribute('role');
+    const isDialog = role === 'dialog' || role === 'alertdialog';
+    if (isDialog && !dialog.querySelector('#' + CSS.escape(String(value)))) {
+      // No description: what Radix's own `aria-describedby={undefined}` does.
+      if (name === 'aria-describedby') return undefined;
+      // No title: a visually hidden one, named once React has set the dialog's other attributes.
+      const title = document.createElement('h2');
+      title.id = value;
+      title.className = 'modelyard-sr-only';
+      title.textContent = 'Dialog';
+      dialog.appendChild(title);
+      queueMicrotask(() => {
+        const known = DIALOG_TITLES.find(([selector]) => dialog.matches(selector));
+        if (known) title.textContent = known[1];
+      });
+    }
+    return setAttribute.call(this, name, value);
+  };
+
+  // 2. Icon-only buttons, named in Chainlit only by a tooltip that exists while hovered. Named as
+  // their tooltips read; those without an id or class by their lucide icon.
+  const BUTTON_NAMES = [
+    ['#sidebar-trigger-button', 'Toggle sidebar'],
+    ['#search-chats-button', 'Search chats'],
+    ['#new-chat-button', 'New chat'],
+    ['#chat-settings-open-modal', 'Settings'],
+    ['#chat-submit', 'Send message'],
+    ['#stop-button', 'Stop task'],
+    ['.positive-feedback-on, .positive-feedback-off', 'Helpful'],
+    ['.negative-feedback-on, .negative-feedback-off', 'Not helpful'],
+    ['button:has(> svg.lucide-message-circle)', 'Feedback comment'],
+    ['button:has(> svg.lucide-copy), button:has(> svg.lucide-check)', 'Copy to clipboard'],
+    ['#side-view-title button:has(> svg.lucide-arrow-left)', 'Close the panel'],
+    ['button:has(> svg.lucide-arrow-down)', 'Scroll to the latest message']
+  ];
+
+  function nameButtons() {
+    for (const [selector, name] of BUTTON_NAMES) {
+      document.querySelectorAll(selector).forEach((button) => {
+        const named = button.getAttribute('aria-label') || button.title || button.textContent;
+        if (!named.trim()) button.setAttribute('aria-label', name);
+      });
+    }
+  }
+
+  function patch() {
+    nameButtons();
+    // 3. A thread's "..." menu is a <div> inside the thread's link button, where aria-expanded is
+    // not allowed (and screen readers do not reach it); Radix sets it again on each toggle.
+    document.querySelectorAll('#thread-options[aria-expanded]').forEach((div) => {
+      if (!div.getAttribute('role')) div.removeAttribute('aria-expanded');
+    });
+    // 4. A resize handle's aria-controls names its panel's data-panel-id, which is no element id.
+    document.querySelectorAll('[data-resize-handle][aria-controls]').forEach((handle) => {
+      const id = handle.getAttribute('aria-controls');
+      if (document.getElementById(id)) return;
+      const panel = document.querySelector('[data-panel-id="' + CSS.escape(id) + '"]');
+      if (panel && !panel.id) panel.id = id;
+      else handle.removeAttribute('aria-controls');
+    });
+    // 5. The chat list's outer <ul> only wraps the per-day lists: a wrapper, not a list.
+    document.querySelectorAll('ul:has(> #thread-history)').forEach((ul) => {
+      if (!ul.getAttribute('role')) ul.setAttribute('role', 'none');
+    });
+    // 6. A wide table scrolls in its own box: keyboard users must be able to focus it to scroll.
+    document.querySelectorAll('.message-content div.overflow-auto:has(> table)').forEach((box) => {
+      if (!box.hasAttribute('tabindex')) box.setAttribute('tabindex', '0');
+    });
+  }
+
+  let queued = false;
+  function schedule() {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => {
+      queued = false;
+      patch();
+    });
+  }
+  new MutationObserver(schedule).observe(document.body, {
+    childList: true,
+    subtree: true,
+    attributes: true,
+    attributeFilter: ['aria-expanded', 'aria-controls']
+  });
+  schedule();
 })();

@@ -41,10 +41,18 @@ function AddModel({ tasks }) {
     if (name.trim()) post('add_model', name.trim(), { task });
   };
   return (
-    <div id="model-add" className="flex flex-col gap-2 pt-2">
-      <div className="text-xs text-muted-foreground">Route a task to an installed model</div>
+    <div
+      id="model-add"
+      className="flex flex-col gap-2 pt-2"
+      role="group"
+      aria-labelledby="model-add-title"
+    >
+      <div id="model-add-title" className="text-xs text-muted-foreground">
+        Route a task to an installed model
+      </div>
       <Input
         id="model-add-name"
+        aria-label="Model name"
         placeholder="model, e.g. llama3.1:8b"
         value={name}
         onChange={(e) => setName(e.target.value)}
@@ -52,6 +60,7 @@ function AddModel({ tasks }) {
       <div className="flex gap-2">
         <select
           id="model-add-task"
+          aria-label="Task type"
           className="flex-1 rounded border bg-background px-2 text-sm"
           value={task}
           onChange={(e) => setTask(e.target.value)}
@@ -84,7 +93,7 @@ function MemoryChart({ memory, models }) {
   const loaded = models.filter((row) => row.bytes > 0);
   // Without a budget there is nothing to measure against: the label alone says what is resident.
   const bar = memory.budget ? (
-    <div className="flex h-2 w-full overflow-hidden rounded bg-muted">
+    <div className="flex h-2 w-full overflow-hidden rounded bg-muted" aria-hidden="true">
       {loaded.map((row, i) => (
         <div
           key={row.model}
@@ -118,10 +127,10 @@ function ModelRow({ row }) {
         {installed} · unloads {row.unloads}
       </div>
       {row.cooldown ? (
-        <div className="text-xs text-red-500">cooling down: {row.cooldown} left</div>
+        <div className="text-xs modelyard-error">cooling down: {row.cooldown} left</div>
       ) : null}
       {row.warnings.map((text) => (
-        <div key={text} className="text-xs text-amber-600 modelyard-wrap">
+        <div key={text} className="text-xs modelyard-warning modelyard-wrap">
           {text}
         </div>
       ))}
@@ -153,7 +162,7 @@ export default function Models() {
   return (
     <div id="model-status" className="flex flex-col gap-3 text-sm">
       {props.error ? (
-        <div id="model-status-error" className="text-red-500 modelyard-wrap">
+        <div id="model-status-error" className="modelyard-error modelyard-wrap">
           {props.error}
         </div>
       ) : (
@@ -163,7 +172,7 @@ export default function Models() {
       )}
       <MemoryChart memory={props.memory} models={props.models} />
       {props.notice ? (
-        <div id="model-status-notice" className="text-xs modelyard-wrap">
+        <div id="model-status-notice" className="text-xs modelyard-wrap" role="status">
           {props.notice}
         </div>
       ) : null}
