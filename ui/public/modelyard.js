@@ -420,13 +420,24 @@
     ['button:has(> svg.lucide-arrow-down)', 'Scroll to the latest message']
   ];
 
+  function unnamed(button) {
+    const named = button.getAttribute('aria-label') || button.title || button.textContent;
+    return !named.trim() && !button.getAttribute('aria-labelledby');
+  }
+
   function nameButtons() {
     for (const [selector, name] of BUTTON_NAMES) {
       document.querySelectorAll(selector).forEach((button) => {
-        const named = button.getAttribute('aria-label') || button.title || button.textContent;
-        if (!named.trim()) button.setAttribute('aria-label', name);
+        if (unnamed(button)) button.setAttribute('aria-label', name);
       });
     }
+    // Any other icon-only button (Chainlit adds some only in some states): named after its lucide
+    // icon ("lucide-panel-right-close" -> "panel right close") rather than left nameless.
+    document.querySelectorAll('button:has(> svg[class*="lucide-"])').forEach((button) => {
+      if (!unnamed(button)) return;
+      const icon = [...button.querySelector('svg').classList].find((c) => c.startsWith('lucide-'));
+      if (icon) button.setAttribute('aria-label', icon.slice('lucide-'.length).replace(/-/g, ' '));
+    });
   }
 
   function patch() {
