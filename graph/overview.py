@@ -10,6 +10,7 @@ from typing import Any
 
 from lifecycle.health import Cooldown
 from providers.errors import ProviderError
+from providers.ollama_budget import display
 from providers.ollama_http import canonical
 from providers.ollama_types import LoadedModel, ModelStatus
 from services import Services
@@ -156,7 +157,7 @@ def _row(
     if cooling is not None and status is ModelStatus.NOT_LOADED:
         status = ModelStatus.ERROR
     return ModelRow(
-        model=name.removesuffix(":latest"),
+        model=display(name),
         tasks=tasks,
         installed=installed,
         status=status.value,

@@ -104,8 +104,6 @@ class MemoryBudget:
         self._swap = asyncio.Lock()
         self._released = asyncio.Condition()
         self._releases = 0  # counts the ends of loads and generations: a wait never misses one
-        self.evictions: list[Eviction] = []
-        """Every eviction this process made, oldest first (for tests and `models`)."""
 
     def busy(self, model: str) -> int:
         """Loads and generations of `model` in flight in this process."""
@@ -175,7 +173,6 @@ class MemoryBudget:
                             notify(eviction.message)
                         await self._host.unload_model(name)
                         self._unloaded[name] = self._clock()
-                        self.evictions.append(eviction)
                     return
                 # Only busy models can make room: wait for one to finish, never unload it mid-request.
                 busy = sorted(name for name in resident if self._busy[name])
