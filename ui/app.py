@@ -236,7 +236,9 @@ async def window_message(data: Any) -> None:
     if not isinstance(data, dict):
         return
     action, model = data.get("modelyard"), data.get("model")
-    if action == "refresh_models":
+    if action == "usage":  # the "Usage dashboard" starter (modelyard.js): shown, no chat started
+        await _send_usage()
+    elif action == "refresh_models":
         await _panel().refresh(force=True, asked=True)
     elif action == "viewport" and isinstance(data.get("narrow"), bool):
         await _panel().viewport(data["narrow"])
@@ -283,14 +285,18 @@ async def chat_end() -> None:
 async def on_message(message: cl.Message) -> None:
     """Run the graph for one request, or answer a command."""
     if message.command == "usage":
-        usage, settings = router().services.usage, CONFIG.routing.quality
-        stats, quality = await asyncio.to_thread(lambda: (usage.dashboard(), usage.quality(settings.window)))
-        await cl_typed.send(cl.Message(content=usage_markdown(stats, quality, settings)))
+        await _send_usage()
         return
     if message.command == "models":
         await _panel().refresh(force=True, asked=True)
         return
     await _run(message.content)
+
+
+async def _send_usage() -> None:
+    usage, settings = router().services.usage, CONFIG.routing.quality
+    stats, quality = await asyncio.to_thread(lambda: (usage.dashboard(), usage.quality(settings.window)))
+    await cl_typed.send(cl.Message(content=usage_markdown(stats, quality, settings)))
 
 
 async def _run(prompt: str) -> None:

@@ -176,13 +176,15 @@ class RunView:
 
     async def fail(self, exc: Exception) -> None:
         """Show a request that could not run at all; the traceback goes to the log, not the chat."""
-        if isinstance(exc, UnknownTaskError | BadPromptError):
-            text = str(exc)
+        if isinstance(exc, BadPromptError):  # e.g. over routing.max_prompt_bytes: no model saw it
+            text = f"Not sent to any model: {exc}"
+        elif isinstance(exc, UnknownTaskError):
+            text = f"The request failed: {exc}"
         else:
             log.error("request failed in the UI", exc_info=exc)
-            text = f"internal error ({type(exc).__name__}: {exc}); see the server log for details"
+            text = f"The request failed: internal error ({type(exc).__name__}: {exc}); see the server log"
         if self._step is not None:
             self._step.is_error = True
         await self._close_step()
         await self._drop_draft()
-        await cl_typed.send(cl.ErrorMessage(content=f"The request failed: {text}"))
+        await cl_typed.send(cl.ErrorMessage(content=text))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
 import time
 from pathlib import Path
 from typing import Literal
 
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.browser.chat_page import (
     NODES,
@@ -321,6 +322,7 @@ def test_usage_dashboard_starter_shows_the_table_and_chart(chat: Page, app: App)
     with UsageStore.in_data_dir(app.data_dir) as store:  # the server's own usage.db
         store.record_sync(_usage_row(MERMAID, "local", tokens=120))
         store.record_sync(_usage_row("gpt-4o-mini", "cloud", tokens=80))
+    threads_before = _thread_names(app)
     chat.click("#starter-usage-dashboard")
 
     tables = answer(chat).locator("table")
@@ -334,6 +336,28 @@ def test_usage_dashboard_starter_shows_the_table_and_chart(chat: Page, app: App)
     expect(answer(chat).locator(".modelyard-diagram svg")).to_contain_text("Requests per model")
     expect(answer(chat).get_by_text("pie showData")).to_be_hidden()  # the chart's source is not shown
     shot(chat, "usage")
+
+    # The starter sent no message: no chat named after it in the history, no thread in the URL.
+    expect(chat.locator("[data-step-type=user_message]")).to_have_count(0)
+    chat.wait_for_timeout(500)  # Chainlit would write a thread right after a first message
+    assert _thread_names(app) == threads_before
+    assert "/thread/" not in chat.url
+    expect(chat.locator("#thread-history")).not_to_contain_text("usage dashboard")
+
+    # A request after it starts the chat, named after the request, with the dashboard kept in it.
+    send(chat, "ERD for a zoo")
+    wait_done(chat)
+    chat.wait_for_url(re.compile(r"/thread/"))
+    expect(chat.locator("#thread-history")).to_contain_text("ERD for a zoo")
+    assert _thread_names(app) == [*threads_before, "ERD for a zoo"]
+    chat.reload()
+    expect(chat.locator(".ai-message table")).to_have_count(2)
+    expect(answer(chat)).to_contain_text("Generated using")
+
+
+def _thread_names(app: App) -> list[str]:
+    with sqlite3.connect(app.data_dir / "chat.db") as db:
+        return [name for (name,) in db.execute('SELECT "name" FROM threads ORDER BY "createdAt"')]
 
 
 def _usage_row(model: str, location: Literal["local", "cloud"], *, tokens: int) -> UsageRow:
@@ -364,9 +388,15 @@ def _usage_row(model: str, location: Literal["local", "cloud"], *, tokens: int) 
 
 def test_a_refused_prompt_gets_a_reply_and_no_key_reaches_the_history(chat: Page, app: App) -> None:
     send(chat, "ERD " + "x" * 100_000)  # over routing.max_prompt_bytes: refused, never sent
-    expect(chat.get_by_text(re.compile(r"over the limit of 100,000 bytes"))).to_be_visible()
+    expect(
+        chat.get_by_text(re.compile(r"Not sent to any model: .* over the limit of 100,000 bytes"))
+    ).to_be_visible()
     assert [r for r in app.ollama.requests if r.path == "/api/chat"] == []
     chat.wait_for_url(re.compile(r"/thread/"))  # the first message re-renders the page: type after it
+    # The message itself is shown collapsed, with a way to read all of it.
+    bubble = chat.locator("[data-step-type=user_message] .message-content").last
+    expect(bubble).to_have_attribute("data-modelyard-long", "collapsed")
+    assert _height(bubble) < 400
 
     # The cloud echoes the key in its error, as OpenAI does; the chat must show neither half of it.
     app.cloud.configure(status_error=(401, f"Incorrect API key provided: {OPENAI_KEY}"))
@@ -380,6 +410,39 @@ def test_a_refused_prompt_gets_a_reply_and_no_key_reaches_the_history(chat: Page
         data = path.read_bytes()
         assert OPENAI_KEY.encode() not in data and half.encode() not in data, path
     assert half not in chat.content()
+
+
+def test_a_long_message_is_collapsed_behind_show_all(chat: Page, app: App) -> None:
+    spec = ("ERD for a library. " + "Members borrow books and pay fines for late returns. " * 380).strip()
+    assert len(spec) > 20_000
+    send(chat, spec)
+    wait_done(chat)
+    bubble = chat.locator("[data-step-type=user_message] .message-content").last
+    toggle = chat.locator("[data-step-type=user_message] .modelyard-show-all").last
+    expect(toggle).to_have_text(f"Show all ({len(spec):,} characters)")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    assert _height(bubble) < 400
+    expect(answer(chat)).to_be_in_viewport()  # the answer is not pushed thousands of pixels down
+
+    toggle.click()
+    expect(toggle).to_have_text("Show less")
+    assert _height(bubble) > 3_000  # all of it, readable in place
+    toggle.click()
+    assert _height(bubble) < 400
+
+    chat.reload()  # a reopened chat collapses it again
+    expect(chat.locator("[data-step-type=user_message] .modelyard-show-all")).to_have_count(1)
+    assert _height(chat.locator("[data-step-type=user_message] .message-content").last) < 400
+    # A short message has no toggle.
+    send(chat, "ERD for a zoo")
+    wait_done(chat)
+    expect(chat.locator("[data-step-type=user_message] .modelyard-show-all")).to_have_count(1)
+
+
+def _height(locator: Locator) -> float:
+    box = locator.bounding_box()
+    assert box is not None
+    return box["height"]
 
 
 def test_each_turn_decides_new_or_revision_and_goes_back_to_the_erd(chat: Page, app: App) -> None:

@@ -2,7 +2,8 @@
 //  - draws Mermaid code blocks as diagrams, offline, with the mermaid build copied from the npm
 //    package the project pins (ui/setup_frontend.py puts it in /public/vendor/);
 //  - adds SVG and PNG downloads to each drawn diagram, made in the page (nothing leaves it);
-//  - offers a preview of a valid HTML answer in a sandboxed iframe that can run no script at all.
+//  - offers a preview of a valid HTML answer in a sandboxed iframe that can run no script at all;
+//  - says what the tool does on an empty chat, and collapses long messages behind "Show all".
 // The source stays visible (and copyable) under each drawing.
 (function () {
   'use strict';
@@ -306,7 +307,51 @@
     });
   }
 
+  // A first visit (an empty chat) says in two lines what the tool does, above the starters.
+  const WELCOME = [
+    'modelyard makes ERDs, flowcharts, HTML pages, code, docs and JIRA breakdowns with ' +
+      'specialised models on this machine.',
+    'Every artifact is checked before you get it, each step shows which model is working, and ' +
+      'the cloud is used only if the local model fails and you allow it.'
+  ];
+  function welcome() {
+    const screen = document.getElementById('welcome-screen');
+    if (!screen || screen.querySelector('.modelyard-welcome')) return;
+    const intro = document.createElement('div');
+    intro.className = 'modelyard-welcome';
+    for (const line of WELCOME) intro.appendChild(document.createElement('p')).textContent = line;
+    const logo = screen.querySelector('img.logo');
+    screen.insertBefore(intro, logo ? logo.nextSibling : screen.firstChild);
+  }
+
+  // A long message (a pasted spec, a log) is shown collapsed to a few lines with a "Show all"
+  // that expands it; a 20,000-character message would otherwise be a bubble 11,000 px tall.
+  const LONG_PX = 320;
+  let longCount = 0;
+  function collapseLong(root) {
+    root.querySelectorAll('[data-step-type="user_message"] .message-content').forEach((content) => {
+      if (content.dataset.modelyardLong || content.scrollHeight <= LONG_PX * 1.5) return;
+      content.dataset.modelyardLong = 'collapsed';
+      content.id = content.id || 'modelyard-long-' + ++longCount;
+      const chars = (content.textContent || '').length.toLocaleString('en-US');
+      const toggle = document.createElement('button');
+      toggle.type = 'button';
+      toggle.className = 'modelyard-show-all';
+      toggle.setAttribute('aria-controls', content.id);
+      const show = (expanded) => {
+        content.dataset.modelyardLong = expanded ? 'expanded' : 'collapsed';
+        toggle.setAttribute('aria-expanded', String(expanded));
+        toggle.textContent = expanded ? 'Show less' : 'Show all (' + chars + ' characters)';
+      };
+      toggle.addEventListener('click', () => show(content.dataset.modelyardLong === 'collapsed'));
+      show(false);
+      content.after(toggle);
+    });
+  }
+
   function scan() {
+    welcome();
+    collapseLong(document.body);
     markTaskTables(document.body);
     for (const { card, code, language } of codeCards(document.body)) {
       const source = code.textContent || '';
@@ -366,6 +411,22 @@
     for (const delay of [0, 700, 2000]) setTimeout(() => reportViewport(true), delay);
   }
   new MutationObserver(watchSession).observe(document.body, { childList: true, subtree: true });
+
+  // The "Usage dashboard" starter asks for the dashboard without sending a message: a message would
+  // start a chat named "Show the usage dashboard" in the history. The dashboard is shown in the
+  // empty chat and kept only if a request follows it. (Without this script the starter still works
+  // as a `usage` command.)
+  window.addEventListener(
+    'click',
+    (event) => {
+      const starter = event.target.closest && event.target.closest('#starter-usage-dashboard');
+      if (!starter || starter.disabled) return;
+      event.preventDefault();
+      event.stopPropagation();
+      window.postMessage({ modelyard: 'usage' }, window.location.origin);
+    },
+    true
+  );
   watchSession();
   window.addEventListener('resize', () => reportViewport(false));
 })();
