@@ -59,10 +59,33 @@ class CooldownConfig(_Strict):
         return self
 
 
+class OllamaHost(_Strict):
+    """One Ollama server of a pool (`ollama.hosts`): a URL, or an object with these keys."""
+
+    url: str
+    name: str | None = Field(
+        None, min_length=1, description="what status lines call it; default the URL's host name"
+    )
+    vram_budget_gb: float | None = Field(
+        None, gt=0, description="this host's memory budget; default ollama.vram_budget_gb"
+    )
+    weight: float = Field(1.0, gt=0, description="a host of weight 2 takes twice the requests in flight")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return check_http_url(value)
+
+
 class OllamaConfig(_Strict):
     """Where Ollama is and how long each phase of a local request may take."""
 
     base_url: str = "http://localhost:11434"
+    hosts: tuple[OllamaHost, ...] = Field(
+        (),
+        description="a pool of Ollama servers (URLs or {url, name, vram_budget_gb, weight}); "
+        "empty: the one server at base_url",
+    )
     timeout: float = Field(120.0, gt=0, description="seconds for a whole generation")
     max_retries: int = Field(2, ge=0, le=10)
     connect_timeout: float = Field(2.0, gt=0)
@@ -96,6 +119,28 @@ class OllamaConfig(_Strict):
     @classmethod
     def _http_url(cls, value: str) -> str:
         return check_http_url(value)
+
+    @field_validator("hosts", mode="before")
+    @classmethod
+    def _host_entries(cls, value: object) -> object:
+        """A bare URL is a host with default settings."""
+        if isinstance(value, list | tuple):
+            return tuple({"url": entry} if isinstance(entry, str) else entry for entry in value)
+        return value
+
+    @field_validator("hosts")
+    @classmethod
+    def _distinct_hosts(cls, value: tuple[OllamaHost, ...]) -> tuple[OllamaHost, ...]:
+        for key in ("url", "name"):
+            seen = [getattr(host, key) for host in value if getattr(host, key) is not None]
+            twice = sorted({item for item in seen if seen.count(item) > 1})
+            if twice:
+                raise ValueError(f"each host needs its own {key}; listed more than once: {', '.join(twice)}")
+        return value
+
+    def host_list(self) -> tuple[OllamaHost, ...]:
+        """The pool: `hosts`, else the one server at `base_url`."""
+        return self.hosts or (OllamaHost(url=self.base_url),)
 
     @field_validator("keep_alive")
     @classmethod

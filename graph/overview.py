@@ -9,10 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from lifecycle.health import Cooldown
+from lifecycle.placement import describe
 from providers.errors import ProviderError
 from providers.ollama_budget import display
 from providers.ollama_http import canonical
-from providers.ollama_types import LoadedModel, ModelStatus
+from providers.ollama_pool import Host
+from providers.ollama_types import InstalledModel, LoadedModel, ModelStatus
 from services import Services
 from usage.history import spellings
 
@@ -46,6 +48,27 @@ class ModelRow:
 
 
 @dataclass(frozen=True)
+class HostRow:
+    """One Ollama host of a pool: whether it answers, what it holds, how busy and how fast it is."""
+
+    name: str
+    url: str
+    health: str
+    """"up", or why it is skipped ("down, skipped 25 s more: ...")."""
+    loaded: list[str]
+    installed: int | None
+    """How many models it has installed (None: it did not answer)."""
+    resident: int
+    budget: int | None
+    in_flight: int
+    latency_ms: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Overview:
     """Every routed model's row, the memory they hold against the budget, or why Ollama could not be asked."""
 
@@ -56,6 +79,8 @@ class Overview:
     """`ollama.vram_budget_gb` in bytes (None: no budget)."""
     resident: int = 0
     """Memory every loaded model holds together, ours or not (/api/ps)."""
+    hosts: list[HostRow] = field(default_factory=list)
+    """Each host of a pool (empty with one host): the model rows then join what every host says."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -65,6 +90,7 @@ class Overview:
             "budget": self.budget,
             "resident": self.resident,
             "models": [r.to_dict() for r in self.rows],
+            "hosts": [h.to_dict() for h in self.hosts],
         }
 
 
@@ -82,6 +108,8 @@ def routed_models(services: Services) -> dict[str, list[str]]:
 
 async def models_overview(services: Services) -> Overview:
     """Ask Ollama once for installed and loaded models and join them with routing, health and usage."""
+    if not services.pool.single:
+        return await _pool_overview(services)
     ollama = services.ollama
     served = routed_models(services)
     budget = ollama.budget.limit
@@ -168,4 +196,68 @@ def _row(
         cooldown_reason=cooling.reason if cooling is not None else None,
         load_s_median=local.load_s_median,
         quality_warnings=local.warnings,
+    )
+
+
+async def _pool_overview(services: Services) -> Overview:
+    """Every host asked at once; a model row is installed or loaded if it is on any host that answers."""
+    served = routed_models(services)
+    hosts = services.pool.hosts
+    facts = asyncio.ensure_future(asyncio.to_thread(_local_facts, services, served))
+    downs = asyncio.ensure_future(asyncio.to_thread(services.health.host_cooldowns))
+    answers = await asyncio.gather(*(_host_lists(host) for host in hosts), return_exceptions=True)
+    local, cooldowns, now = await facts, await downs, time.time()
+    installed: dict[str, int] = {}
+    loaded: list[LoadedModel] = []
+    host_rows, errors = [], []
+    for host, answer in zip(hosts, answers, strict=True):
+        down = cooldowns.get(host.url)
+        if isinstance(answer, BaseException):
+            message = answer.message if isinstance(answer, ProviderError) else str(answer)
+            errors.append(f"{host.name}: {message}")
+            health = describe(down, now) if down and down.until > now else f"down: {message}"
+            host_rows.append(_host_row(host, health, [], None))
+            continue
+        host_installed, host_loaded = answer
+        installed.update({m.name: m.size for m in host_installed})
+        loaded.extend(host_loaded)
+        host_rows.append(_host_row(host, "up", host_loaded, len(host_installed)))
+    error = "; ".join(errors) if len(errors) == len(hosts) else None
+    known = None if error else True
+    rows = [
+        _row(
+            services,
+            name,
+            tasks,
+            (name in installed) if known else None,
+            installed.get(name),
+            loaded,
+            local[name],
+        )
+        for name, tasks in served.items()
+    ]
+    url = ", ".join(host.url for host in hosts)
+    return Overview(rows, url, error, None, sum(m.size for m in loaded), host_rows)
+
+
+async def _host_lists(host: Host) -> tuple[list[InstalledModel], list[LoadedModel]]:
+    started = time.monotonic()
+    installed, loaded = await asyncio.gather(
+        host.client.list_available_models(), host.client.list_loaded_models()
+    )
+    host.measured(time.monotonic() - started)
+    return installed, loaded
+
+
+def _host_row(host: Host, health: str, loaded: list[LoadedModel], installed: int | None) -> HostRow:
+    return HostRow(
+        name=host.name,
+        url=host.url,
+        health=health,
+        loaded=[display(m.name) for m in loaded],
+        installed=installed,
+        resident=sum(m.size for m in loaded),
+        budget=host.client.budget.limit,
+        in_flight=host.client.in_flight(),
+        latency_ms=None if host.latency_s is None else round(host.latency_s * 1000, 1),
     )

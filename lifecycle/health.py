@@ -26,6 +26,7 @@ from config.schema import CooldownConfig
 FILENAME = "model_health.json"
 FRESH_S = 1.0  # a request trusts the file as read this long ago (another process's news waits <= 1 s)
 COOLING_REASONS = frozenset({"load_failed", "timeout"})
+MODELS, HOSTS = "cooldowns", "hosts"  # the file's sections: models' cool-downs, pool hosts' cool-downs
 
 
 @dataclass(frozen=True)
@@ -73,16 +74,11 @@ class HealthBook:
 
     def cooling(self, model: str) -> Cooldown | None:
         """The model's cool-down when one is running now."""
-        found = self.cooldowns().get(model)
-        return found if found is not None and found.until > self._clock() else None
+        return self._running(self.cooldowns().get(model))
 
     async def cooling_now(self, model: str) -> Cooldown | None:
         """`cooling` for the request path: no file I/O when the file was looked at under FRESH_S ago."""
-        read_at = self._read_at
-        if read_at is None or time.monotonic() - read_at > FRESH_S:
-            return await asyncio.to_thread(self.cooling, model)
-        found = _cooldowns(self._cache[1] if self._cache else {}).get(model)
-        return found if found is not None and found.until > self._clock() else None
+        return self._running((await self._state_now()).get(MODELS, {}).get(model), model)
 
     def cooldowns(self) -> dict[str, Cooldown]:
         """Every recorded cool-down, running or over (the failure count outlives it)."""
@@ -92,9 +88,49 @@ class HealthBook:
         """Start (or lengthen) the model's cool-down after a failure; other reasons are ignored."""
         if reason not in COOLING_REASONS:
             return None
+        return self._fail(MODELS, model, reason, message)
+
+    def record_success(self, model: str) -> None:
+        """The model loaded or answered: its cool-down (and failure count) is over."""
+        self._clear(MODELS, model)
+
+    # -- hosts of a pool ---------------------------------------------------------------------
+
+    async def host_down_now(self, url: str) -> Cooldown | None:
+        """The Ollama host's cool-down when one is running (it refused, hung or failed lately)."""
+        return self._running((await self._state_now()).get(HOSTS, {}).get(url), url)
+
+    def host_cooldowns(self) -> dict[str, Cooldown]:
+        """Every host's recorded cool-down, running or over."""
+        entries = self._read().get(HOSTS, {})
+        return {url: _cooldown(url, entry) for url, entry in entries.items() if isinstance(entry, dict)}
+
+    def record_host_failure(self, url: str, reason: str, message: str) -> Cooldown:
+        """The host did not answer its inspection: skip it for a cool-down, doubling while it lasts."""
+        return self._fail(HOSTS, url, reason, message)
+
+    def record_host_success(self, url: str) -> None:
+        """The host answered: it is up again."""
+        self._clear(HOSTS, url)
+
+    # -- entries -----------------------------------------------------------------------------
+
+    def _running(self, found: Cooldown | dict[str, Any] | None, key: str = "") -> Cooldown | None:
+        if isinstance(found, dict):
+            found = _cooldown(key, found)
+        return found if found is not None and found.until > self._clock() else None
+
+    async def _state_now(self) -> dict[str, Any]:
+        """The file's state for the request path: no file I/O when it was looked at under FRESH_S ago."""
+        read_at = self._read_at
+        if read_at is None or time.monotonic() - read_at > FRESH_S:
+            return await asyncio.to_thread(self._read)
+        return self._cache[1] if self._cache else {}
+
+    def _fail(self, section: str, key: str, reason: str, message: str) -> Cooldown:
         with self._update() as state:
-            entries = state.setdefault("cooldowns", {})
-            failures = int((entries.get(model) or {}).get("failures", 0)) + 1
+            entries = state.setdefault(section, {})
+            failures = int((entries.get(key) or {}).get("failures", 0)) + 1
             seconds = min(self._config.max_s, self._config.base_s * 2 ** (failures - 1))
             entry = {
                 "failures": failures,
@@ -102,15 +138,14 @@ class HealthBook:
                 "reason": reason,
                 "message": redact(message, self._secrets) if self._secrets else message,
             }
-            entries[model] = entry
-        return _cooldown(model, entry)
+            entries[key] = entry
+        return _cooldown(key, entry)
 
-    def record_success(self, model: str) -> None:
-        """The model loaded or answered: its cool-down (and failure count) is over."""
-        if model not in self._read().get("cooldowns", {}):
+    def _clear(self, section: str, key: str) -> None:
+        if key not in self._read().get(section, {}):
             return  # the common case: nothing to write
         with self._update() as state:
-            state.get("cooldowns", {}).pop(model, None)
+            state.get(section, {}).pop(key, None)
 
     # -- loads in progress -------------------------------------------------------------------
 
@@ -171,7 +206,7 @@ class HealthBook:
 
 
 def _cooldowns(state: dict[str, Any]) -> dict[str, Cooldown]:
-    entries = state.get("cooldowns", {})
+    entries = state.get(MODELS, {})
     return {name: _cooldown(name, entry) for name, entry in entries.items() if isinstance(entry, dict)}
 
 

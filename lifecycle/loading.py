@@ -89,14 +89,17 @@ async def load_with_progress(
     allow_pull: bool,
     report: Report,
     notify: Callable[[str], None] | None = None,
+    health_key: str | None = None,
 ) -> float:
     """Load `model` (pulling it first when allowed and missing); returns the seconds waited.
 
     A failure to load or a timeout starts the model's cool-down before it is raised; a success
-    ends any cool-down. `notify` hears the memory budget's unloads and waits.
+    ends any cool-down. `notify` hears the memory budget's unloads and waits. `health_key` names
+    the cool-down when it is not the model's own (a model on one host of a pool).
     """
     name = canonical(model)
-    await asyncio.to_thread(health.mark_loading, name)
+    key = health_key or name
+    await asyncio.to_thread(health.mark_loading, key)
     try:
         try:
             load_s = await _load(ollama, name, times, keep_alive, report, notify)
@@ -108,11 +111,11 @@ async def load_with_progress(
                 report(pull_event(name, progress))
             load_s = await _load(ollama, name, times, keep_alive, report, notify)
     except ProviderError as exc:
-        await asyncio.to_thread(health.record_failure, name, exc.reason, exc.message)
+        await asyncio.to_thread(health.record_failure, key, exc.reason, exc.message)
         raise
     finally:
-        await asyncio.shield(asyncio.to_thread(health.unmark_loading, name))
-    await asyncio.to_thread(health.record_success, name)
+        await asyncio.shield(asyncio.to_thread(health.unmark_loading, key))
+    await asyncio.to_thread(health.record_success, key)
     return load_s
 
 

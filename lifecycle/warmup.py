@@ -71,11 +71,17 @@ async def warm(
     load_times: Callable[[str], LoadTimes],
     found: Sequence[Target],
     report: Callable[[str, str], None],
+    *,
+    health_key: Callable[[str], str] = lambda name: name,
 ) -> list[WarmResult]:
-    """Load each target in order; `report(model, line)` hears every step. Never raises ProviderError."""
+    """Load each target in order; `report(model, line)` hears every step. Never raises ProviderError.
+
+    `health_key(model)` names the model's cool-down (per host in a pool).
+    """
     results: list[WarmResult] = []
     for target in found:
-        results.append(await _warm_one(config, ollama, health, load_times, target, report))
+        key = health_key(target.model)
+        results.append(await _warm_one(config, ollama, health, load_times, target, report, key))
     return results
 
 
@@ -86,6 +92,7 @@ async def _warm_one(
     load_times: Callable[[str], LoadTimes],
     target: Target,
     report: Callable[[str, str], None],
+    key: str,
 ) -> WarmResult:
     name = target.model
     keep_alive = config.keep_alive_for(target.task)
@@ -93,7 +100,7 @@ async def _warm_one(
         loaded = await ollama.list_loaded_models()
         if any(m.name == name for m in loaded):
             await ollama.load_model(name, keep_alive=keep_alive)  # refreshes its keep-alive
-            await asyncio.to_thread(health.record_success, name)
+            await asyncio.to_thread(health.record_success, key)
             return WarmResult(name, "ready", f"{display(name)} was already loaded")
         limit = ollama.budget.limit
         if limit is not None:
@@ -115,6 +122,7 @@ async def _warm_one(
             keep_alive=keep_alive,
             allow_pull=config.ollama.allow_pull,
             report=_lines(name, report),
+            health_key=key,
         )
     except ProviderError as exc:
         return WarmResult(name, "failed", f"{display(name)}: {exc.reason}: {exc.message}")

@@ -99,6 +99,7 @@ async def classify_task(state: State, runtime: Runtime[Context]) -> dict[str, An
         "turn_decision": decision.to_dict(),
         "model": route.model,
         "route_choice": None,
+        "ollama_host": None,
         "model_status": "unknown",
         "force_local_effective": force_local,
         "cloud_providers": [] if blocked else list(available),

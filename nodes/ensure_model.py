@@ -1,5 +1,8 @@
 """ensure_model: make sure the task's local model is loaded, loading (or pulling) it once.
 
+With a pool of Ollama hosts it first picks the host (lifecycle/placement.py): where the model is
+warm, else where it fits; the choice and why go into state and the status stream.
+
 A model cooling down after a failed load or a timeout is skipped at once (the cool-down says
 for how long and why); one that failed to load is used after all when Ollama shows it resident.
 """
@@ -14,11 +17,13 @@ from langgraph.types import StreamWriter
 
 from lifecycle.choice import Candidate, Choice, choose
 from lifecycle.loading import LoadEvent, load_with_progress
+from lifecycle.placement import place
 from nodes.attempts import failed_attempt
 from nodes.events import emit_status
 from nodes.state import State
 from providers.errors import REASON_TEXT, ProviderError
 from providers.ollama_http import canonical
+from providers.ollama_pool import Host
 from providers.ollama_types import ModelStatus
 from services import Context, Services, services_for
 
@@ -62,14 +67,43 @@ async def _choose(svc: Services, state: State, models: list[str], budget: float 
 
     facts = await asyncio.to_thread(local_facts)
     candidates = [
-        Candidate(m, i > 0, await svc.ollama.is_loaded(m), cooling, load_s)
+        Candidate(m, i > 0, await _warm(svc, m), cooling, load_s)
         for i, (m, (cooling, load_s)) in enumerate(zip(models, facts, strict=True))
     ]
     return choose(candidates, budget, cloud_allowed=bool(state.get("cloud_providers")))
 
 
+async def _warm(svc: Services, model: str) -> bool:
+    """Whether `model` is loaded: on the one host, or on any host of a pool that answers."""
+    if svc.pool.single:
+        return await svc.ollama.is_loaded(model)
+    answers = await asyncio.gather(
+        *(h.client.is_loaded(model) for h in svc.pool.hosts), return_exceptions=True
+    )
+    if all(isinstance(answer, BaseException) for answer in answers):
+        raise next(a for a in answers if isinstance(a, BaseException))
+    return any(answer is True for answer in answers)
+
+
 async def _ensure(svc: Services, state: State, model: str, writer: StreamWriter) -> dict[str, Any]:
-    """Report `model`'s status and load it when needed."""
+    """Choose the host (in a pool), then report `model`'s status there and load it when needed."""
+    if svc.pool.single:
+        return await _ensure_on(svc, svc.pool.primary, state, model, writer)
+    try:
+        placement = await place(svc.pool, svc.health, model, allow_pull=svc.config.ollama.allow_pull)
+    except ProviderError as exc:
+        return _unavailable(state, model, writer, exc)
+    skipped = f" (skipped {'; '.join(placement.skipped)})" if placement.skipped else ""
+    emit_status(writer, NODE, f"Host: {placement.reason}{skipped}", model=model)
+    placed = {"ollama_host": placement.to_state()}
+    return {**await _ensure_on(svc, placement.host, state, model, writer), **placed}
+
+
+async def _ensure_on(
+    svc: Services, host: Host, state: State, model: str, writer: StreamWriter
+) -> dict[str, Any]:
+    """Report `model`'s status on `host` and load it there when needed."""
+    ollama, key = host.client, svc.pool.health_key(canonical(model), host)
 
     def report(event: LoadEvent) -> None:
         emit_status(
@@ -87,13 +121,13 @@ async def _ensure(svc: Services, state: State, model: str, writer: StreamWriter)
         emit_status(writer, NODE, message, model=model, model_status="loading")
 
     try:
-        cooling = await svc.health.cooling_now(canonical(model))
+        cooling = await svc.health.cooling_now(key)
         # Ollama's /api/ps (at most a second old) is the truth: it evicts models on its own, and
         # when it is down this raises server_down rather than claiming the model is ready. A model
         # that timed out is skipped even when resident; one that failed to load is fine once it is.
-        if (cooling is None or cooling.reason != "timeout") and await svc.ollama.is_loaded(model):
+        if (cooling is None or cooling.reason != "timeout") and await ollama.is_loaded(model):
             if cooling is not None:
-                await asyncio.to_thread(svc.health.record_success, canonical(model))
+                await asyncio.to_thread(svc.health.record_success, key)
             emit_status(writer, NODE, f"{model} is ready", model=model, model_status="ready")
             return {"model_status": ModelStatus.READY.value}
         if cooling is not None:
@@ -103,7 +137,7 @@ async def _ensure(svc: Services, state: State, model: str, writer: StreamWriter)
                 f"{cooling.failures} failure{'s' if cooling.failures > 1 else ''}: {cooling.message})",
             )
         load_s = await load_with_progress(
-            svc.ollama,
+            ollama,
             svc.health,
             await svc.usage.load_times_async(model),
             model,
@@ -111,6 +145,7 @@ async def _ensure(svc: Services, state: State, model: str, writer: StreamWriter)
             allow_pull=svc.config.ollama.allow_pull,
             report=report,
             notify=notify,
+            health_key=key,
         )
     except ProviderError as exc:
         return _unavailable(state, model, writer, exc)

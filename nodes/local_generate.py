@@ -32,9 +32,11 @@ async def local_generate(state: State, runtime: Runtime[Context]) -> dict[str, A
     else:
         emit_status(writer, NODE, f"Generating with {model} (local)", model=model, model_status="in_use")
         svc.validators.prepare(route.validator)  # a cold Mermaid worker starts while the model writes
+    placed = state.get("ollama_host")
+    host = svc.pool.host(placed["url"] if placed else None)
     tokens = TokenStream(writer, "local")
     try:
-        result = await svc.ollama.generate(
+        result = await host.client.generate(
             model,
             chat_messages(state, route, repair=repair),
             on_token=tokens,
@@ -47,8 +49,9 @@ async def local_generate(state: State, runtime: Runtime[Context]) -> dict[str, A
         tokens.flush()
         # A timeout starts the model's cool-down (the next requests do not wait on it) unless other
         # requests of this process were using it at that moment: then Ollama was busy, not broken.
-        if exc.reason == "timeout" and not svc.ollama.budget.busy(canonical(model)):
-            await asyncio.to_thread(svc.health.record_failure, canonical(model), exc.reason, exc.message)
+        if exc.reason == "timeout" and not host.client.budget.busy(canonical(model)):
+            key = svc.pool.health_key(canonical(model), host)
+            await asyncio.to_thread(svc.health.record_failure, key, exc.reason, exc.message)
         emit_status(
             writer,
             NODE,

@@ -51,6 +51,15 @@ class RouteChoice(TypedDict):
     budget_s: float | None
 
 
+class HostPlacement(TypedDict):
+    """lifecycle.placement.Placement as plain JSON: which Ollama host of the pool serves the request, why."""
+
+    host: str
+    url: str
+    tier: str
+    reason: str
+
+
 class Attempt(TypedDict):
     """One call to a model and what became of it."""
 
@@ -118,6 +127,8 @@ class State(RequestIn, total=False):
     route_choice: RouteChoice | None
     """How ensure_model chose among the task's model, its alternates and the cloud (None: no choice
     to make, the task has neither alternates nor a latency budget)."""
+    ollama_host: HostPlacement | None
+    """The Ollama host ensure_model chose (None: one host, no choice to make)."""
     model_status: str
     """The model's ModelStatus as ensure_model left it."""
     force_local_effective: bool

@@ -169,6 +169,10 @@ class OllamaClient:
             return ModelStatus.READY
         return ModelStatus.ERROR if name in self._last_error else ModelStatus.NOT_LOADED
 
+    def in_flight(self) -> int:
+        """Loads and replies of this process running on this host now (a pool prefers the idler host)."""
+        return sum(self._in_use.values()) + len(self._loads)
+
     def last_error(self, model: str) -> str | None:
         """Why the last load of `model` failed, if it did."""
         return self._last_error.get(canonical(model))

@@ -131,6 +131,13 @@ class MemoryBudget:
             async with self._released:
                 self._released.notify_all()
 
+    def has_room(self, model: str, size: int, loaded: list[LoadedModel]) -> bool:
+        """Whether `model` (`size` bytes on disk) fits beside the models `loaded` without unloading any."""
+        if self.limit is None:
+            return True
+        others = sum(e.size for e in loaded if e.name != model and not self._just_unloaded(e.name))
+        return others + self._sizes.get(model, size) <= self.limit
+
     def note_sizes(self, loaded: list[LoadedModel]) -> None:
         """Remember resident sizes (with their KV cache, larger than the file) from an /api/ps listing."""
         for entry in loaded:

@@ -8,6 +8,7 @@ from config.schema import AppConfig
 from lifecycle.health import HealthBook
 from providers.cloud import CloudModels
 from providers.ollama import OllamaClient
+from providers.ollama_pool import OllamaPool
 from understanding.classifier import TaskClassifier
 from usage.store import UsageStore
 from validators import Validators
@@ -18,7 +19,8 @@ class Services:
     """Long-lived collaborators of the nodes; one per router (or per Studio context) per process."""
 
     config: AppConfig
-    ollama: OllamaClient
+    pool: OllamaPool
+    """Every Ollama host; ensure_model picks one per request when there are several."""
     cloud: CloudModels
     validators: Validators
     usage: UsageStore
@@ -26,6 +28,15 @@ class Services:
     """The task-type classifier; its embedding model loads in a background thread from here on."""
     health: HealthBook
     """Cool-downs and loads in progress, shared with every process using the data directory."""
+
+    @property
+    def ollama(self) -> OllamaClient:
+        """The first (without `ollama.hosts`, the only) Ollama host's client."""
+        return self.pool.primary.client
+
+    @ollama.setter
+    def ollama(self, client: OllamaClient) -> None:  # tests swap in a client with their own clock
+        self.pool.primary.client = client
 
     @classmethod
     def create(cls, config: AppConfig, *, classify: bool = True) -> Services:
@@ -35,10 +46,11 @@ class Services:
         embedding model and learned layers are then never loaded.
         """
         usage = UsageStore.in_data_dir(config.data_dir, secrets=config.secrets.secret_values())
-        ollama = OllamaClient(config.ollama, last_used=usage.last_used)
+        pool = OllamaPool(config.ollama, last_used=usage.last_used)
+        ollama = pool.primary.client
         return cls(
             config=config,
-            ollama=ollama,
+            pool=pool,
             cloud=CloudModels(config),
             validators=Validators(config.validation),
             usage=usage,
@@ -56,7 +68,7 @@ class Services:
         """
         self.usage.close()
         failure: Exception | None = None
-        for close in (self.validators.aclose, self.ollama.aclose, self.cloud.aclose):
+        for close in (self.validators.aclose, self.pool.aclose, self.cloud.aclose):
             try:
                 await close()
             except Exception as exc:

@@ -82,7 +82,28 @@ def overview_table(overview: Overview) -> str:
     ]
     headers = ("model", "tasks", "installed", "status", "size", "unloads", "cool-down", "load (median)")
     warnings = [f"! {message}" for r in overview.rows for message in r.quality_warnings]
+    if overview.hosts:  # a pool: each host's own memory against its own budget
+        return "\n".join([table(headers, rows), *warnings, "", hosts_table(overview)])
     return "\n".join([table(headers, rows), *warnings, "", memory_bar(overview.resident, overview.budget)])
+
+
+def hosts_table(overview: Overview) -> str:
+    """The pool's hosts: health, what each holds, memory against its budget, load and latency."""
+    rows = [
+        (
+            h.name,
+            h.url,
+            h.health,
+            ", ".join(h.loaded) or "-",
+            "?" if h.installed is None else str(h.installed),
+            human_size(h.resident) + (f" of {human_size(h.budget)}" if h.budget else ""),
+            str(h.in_flight),
+            "-" if h.latency_ms is None else f"{h.latency_ms:.0f} ms",
+        )
+        for h in overview.hosts
+    ]
+    headers = ("host", "url", "health", "loaded", "installed", "memory", "in flight", "latency")
+    return table(headers, rows)
 
 
 def memory_bar(resident: int, budget: int | None, width: int = 30) -> str:
