@@ -7,12 +7,14 @@ then nothing here costs a request anything.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from config.schema import OllamaConfig, OllamaHost
 from providers.ollama import OllamaClient
+from providers.ollama_http import canonical
 
 LATENCY_WEIGHT = 0.3  # how much one new inspection round trip moves a host's latency average
 
@@ -74,6 +76,32 @@ class OllamaPool:
     def health_key(self, model: str, host: Host) -> str:
         """The cool-down key of `model` on `host`: the model alone without a pool, else per host."""
         return model if self.single else f"{model} on {host.name}"
+
+    async def loaded(self) -> dict[str, list[str]]:
+        """Each answering host's loaded models (`/api/ps`, all at once); ProviderError if none answers."""
+        answers = await asyncio.gather(
+            *(h.client.list_loaded_models() for h in self.hosts), return_exceptions=True
+        )
+        found = {
+            h.name: [m.name for m in a]
+            for h, a in zip(self.hosts, answers, strict=True)
+            if isinstance(a, list)
+        }
+        if not found:
+            raise next(a for a in answers if isinstance(a, BaseException))
+        return found
+
+    async def unload(self, model: str) -> list[str]:
+        """Unload `model` wherever it is loaded (the one host: there, unasked); the hosts it left."""
+        name = canonical(model)
+        if self.single:
+            await self.primary.client.unload_model(name)
+            return [self.primary.name]
+        loaded = await self.loaded()
+        where = [h for h in self.hosts if name in loaded.get(h.name, [])]
+        for host in where:
+            await host.client.unload_model(name)
+        return [host.name for host in where]
 
     async def aclose(self) -> None:
         """Close every host's connections (all of them, even when one fails)."""

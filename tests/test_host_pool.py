@@ -27,6 +27,7 @@ from tests.conftest import MERMAID, Rig, free_port
 from tests.emulators._ollama_defaults import default_models
 from tests.emulators.hanging import HangingHost
 from tests.emulators.ollama import OllamaEmulator
+from ui.answer import panel_props
 from ui.render import overview_table
 
 LLAMA = "llama3:8b-instruct-q4_K_M"
@@ -232,6 +233,9 @@ async def test_models_shows_each_host_its_health_and_what_it_holds(
     table = overview_table(overview)
     assert "gpu-2" in table and "4.1 GB of 13.0 GB" in table and "down: " in table
     assert [h["name"] for h in overview.to_dict()["hosts"]] == ["gpu-1", "gpu-2", "off"]
+    panel = {h["name"]: h for h in panel_props(overview)["hosts"]}  # the chat's models panel
+    assert panel["gpu-2"]["loaded"] == [MERMAID] and panel["gpu-2"]["memory"] == "4.1 GB of 13.0 GB"
+    assert panel["off"]["health"].startswith("down: ")
 
 
 async def test_warm_up_loads_each_model_where_its_requests_will_go(
@@ -249,3 +253,19 @@ async def test_warm_up_loads_each_model_where_its_requests_will_go(
     # llama3 is installed on both with room: one of them (the faster to answer) loads it, once.
     assert hosts["gpu-3"].load_count(LLAMA) + hosts["gpu-1"].load_count(LLAMA) == 1
     assert "Host: mermaid-mistral is installed on gpu-1, with room to load it" in lines
+
+
+async def test_unload_frees_the_model_on_every_host_that_holds_it(
+    rig: Rig, hosts: dict[str, OllamaEmulator]
+) -> None:
+    for name in ("gpu-1", "gpu-2"):
+        warm(hosts[name], MERMAID)
+    warm(hosts["gpu-3"], LLAMA)
+    config = pool_config(rig, [(name, emulator.url) for name, emulator in hosts.items()])
+    pool = OllamaPool(config.ollama)
+    try:
+        assert await pool.unload(MERMAID) == ["gpu-1", "gpu-2"]
+        assert await pool.loaded() == {"gpu-1": [], "gpu-2": [], "gpu-3": [LLAMA]}
+    finally:
+        await pool.aclose()
+    assert hosts["gpu-3"].load_count(MERMAID) == 0  # never asked of a host that did not hold it

@@ -228,6 +228,17 @@ def panel_props(overview: Overview) -> dict[str, Any]:
             "budget": overview.budget,
             "label": memory_label(overview.resident, overview.budget),
         },
+        # A pool's hosts (none with one host): whether each answers, what it holds, its memory.
+        "hosts": [
+            {
+                "name": host.name,
+                "url": host.url,
+                "health": host.health,
+                "loaded": host.loaded,
+                "memory": memory_label(host.resident, host.budget),
+            }
+            for host in overview.hosts
+        ],
     }
 
 

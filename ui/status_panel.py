@@ -82,8 +82,9 @@ class StatusPanel:
         if not self._routed(model):
             return
         try:
-            await self._services.ollama.unload_model(canonical(model))
-            self._notice = f"Unloaded {model}"
+            hosts = await self._services.pool.unload(canonical(model))
+            where = "" if self._services.pool.single else f" on {', '.join(hosts) or 'no host (not loaded)'}"
+            self._notice = f"Unloaded {model}{where}"
         except ProviderError as exc:
             self._notice = f"Could not unload {model}: {exc.message}"
         await self._refresh_quietly(force=True, asked=True)

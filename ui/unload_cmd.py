@@ -38,21 +38,25 @@ def run(config: AppConfig, args: argparse.Namespace) -> int:
 
 async def _unload(config: AppConfig, names: list[str], *, every: bool) -> int:
     from providers.errors import ProviderError
-    from providers.ollama import OllamaClient
     from providers.ollama_http import canonical
+    from providers.ollama_pool import OllamaPool
 
-    client = OllamaClient(config.ollama)
+    pool = OllamaPool(config.ollama)
     try:
         if every:
-            names = [m.name for m in await client.list_loaded_models()]
+            names = list(dict.fromkeys(m for models in (await pool.loaded()).values() for m in models))
             if not names:
                 print("No model is loaded.")
         for name in names:
-            await client.unload_model(name)
-            print(f"Unloaded {canonical(name)}")
+            hosts = await pool.unload(name)
+            print(
+                f"Unloaded {canonical(name)}"
+                + ("" if pool.single else f" on {', '.join(hosts) or 'no host'}")
+            )
     except ProviderError as exc:
-        print(f"modelyard: Ollama at {client.base_url}: {exc.message}", file=sys.stderr)
+        where = pool.primary.url if pool.single else "every host"
+        print(f"modelyard: Ollama at {where}: {exc.message}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     finally:
-        await client.aclose()
+        await pool.aclose()
     return EXIT_OK

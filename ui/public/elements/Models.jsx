@@ -112,6 +112,27 @@ function MemoryChart({ memory, models }) {
   );
 }
 
+// A pool's hosts: one line each, what it holds and whether it answers.
+function Hosts({ hosts }) {
+  if (!hosts || !hosts.length) return null;
+  return (
+    <ul id="model-hosts" className="flex flex-col gap-1 text-xs" aria-label="Ollama hosts">
+      {hosts.map((host) => (
+        <li key={host.url} data-host={host.name} className="modelyard-wrap">
+          <span className="font-medium">{host.name}</span>{' '}
+          <span className={host.health === 'up' ? 'text-muted-foreground' : 'modelyard-error'}>
+            {host.health}
+          </span>
+          <span className="text-muted-foreground">
+            {' · '}
+            {host.loaded.length ? host.loaded.join(', ') : 'nothing loaded'} · {host.memory}
+          </span>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
 function ModelRow({ row }) {
   const installed = row.installed === false ? ' · not installed' : '';
   const loaded = row.status === 'ready' || row.status === 'in_use';
@@ -170,7 +191,11 @@ export default function Models() {
           Ollama at {props.ollama_url}
         </div>
       )}
-      <MemoryChart memory={props.memory} models={props.models} />
+      {props.hosts && props.hosts.length ? (
+        <Hosts hosts={props.hosts} />
+      ) : (
+        <MemoryChart memory={props.memory} models={props.models} />
+      )}
       {props.notice ? (
         <div id="model-status-notice" className="text-xs modelyard-wrap" role="status">
           {props.notice}
