@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PROMPT ?= ERD for a blog with users, posts and comments
 
-.PHONY: uv setup browser run ask test lint bench studio clean
+.PHONY: uv setup browser postgres run ask test lint bench studio clean
 
 # uv resolves and installs this dependency set in seconds (pip took over 17 minutes).
 uv:
@@ -30,13 +30,17 @@ setup: uv $(WORKER)/node_modules/.package-lock.json
 browser:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
 
+# The PostgreSQL tests (MODELYARD_DATABASE_URL) start Debian's server in a temp dir: install it.
+postgres:
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql)
+
 run: setup
 	$(UV) run chainlit run ui/app.py --host $(HOST) --port $(PORT)
 
 ask: setup
 	$(UV) run modelyard ask "$(PROMPT)"
 
-test: setup browser $(AXE)/node_modules/.package-lock.json
+test: setup browser postgres $(AXE)/node_modules/.package-lock.json
 	$(UV) run pytest -q
 
 lint: setup

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import SecretStr, ValidationError
 
+from config.database_url import ENV_VAR as DATABASE_URL_VAR
+from config.database_url import DatabaseUrlError, parse_database_url
 from config.schema import AppConfig, CloudSecrets, FileConfig, check_http_url
 
 DEFAULT_CONFIG = Path(__file__).with_name("models.yaml")
@@ -84,6 +86,7 @@ def load_config(
         validation=file_config.validation,
         fallback=file_config.fallback,
         secrets=_secrets(env),
+        database_url=_database_url(env),
     )
 
 
@@ -133,6 +136,18 @@ def _secrets(env: Mapping[str, str]) -> CloudSecrets:
         openai_base_url=_url(env, "OPENAI_BASE_URL"),
         gemini_base_url=_url(env, "GOOGLE_GEMINI_BASE_URL"),
     )
+
+
+def _database_url(env: Mapping[str, str]) -> str | None:
+    """MODELYARD_DATABASE_URL, checked now (scheme, host, database) so a typo stops start-up."""
+    value = env.get(DATABASE_URL_VAR, "").strip()
+    if not value:
+        return None
+    try:
+        parse_database_url(value)
+    except DatabaseUrlError as exc:
+        raise ConfigError(str(exc)) from None
+    return value
 
 
 def _url(env: Mapping[str, str], name: str) -> str | None:

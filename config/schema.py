@@ -331,6 +331,8 @@ class AppConfig(BaseModel):
     validation: ValidationConfig
     fallback: FallbackConfig
     secrets: CloudSecrets = CloudSecrets()
+    database_url: str | None = Field(default=None, repr=False)
+    """MODELYARD_DATABASE_URL: PostgreSQL for checkpoints, usage and chats; None: SQLite files."""
 
     def route(self, task_type: str) -> TaskRoute:
         """The route of a known task type (KeyError for an unknown one)."""

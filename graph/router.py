@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any, cast
 
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from config.database_url import secret_values
 from config.loader import load_config
 from config.redaction import redact
 from config.schema import AppConfig, UnknownTaskError
@@ -45,14 +46,14 @@ class ModelRouter:
         self._owns_services = services is None
         self._force_local: bool | None = None
         self._busy_timeout = checkpoint_busy_timeout
-        self._secrets = self.config.secrets.secret_values()
+        self._secrets = secret_values(self.config)  # cloud keys and the database password
         # Our own key: another router with the same config must never reach (or close) our services.
         self.context = Context(
             config_path=str(self.config.source),
             data_dir=str(self.config.data_dir),
             router=uuid.uuid4().hex,
         )
-        self._saver: AsyncSqliteSaver | None = None
+        self._saver: BaseCheckpointSaver[str] | None = None
         self._graph: Graph | None = None
 
     async def __aenter__(self) -> ModelRouter:
@@ -63,11 +64,17 @@ class ModelRouter:
         await self.aclose()
 
     async def open(self) -> None:
-        """Build the process's services and open the checkpoint database."""
+        """Build the process's services and open the checkpoint database (SQLite, or PostgreSQL by URL)."""
         if self._services is None:
             self._services = Services.create(self.config)
         install(self.context, self._services)
-        self._saver = await open_checkpointer(self.config.data_dir, busy_timeout=self._busy_timeout)
+        try:
+            self._saver = await open_checkpointer(
+                self.config.data_dir, busy_timeout=self._busy_timeout, database_url=self.config.database_url
+            )
+        except BaseException:
+            await self.aclose()  # an unreachable database must not leave the services running
+            raise
         self._graph = compile_graph(self._saver)
 
     async def aclose(self) -> None:

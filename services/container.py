@@ -10,6 +10,7 @@ from providers.cloud import CloudModels
 from providers.ollama import OllamaClient
 from providers.ollama_pool import OllamaPool
 from understanding.classifier import TaskClassifier
+from usage.factory import open_usage_store
 from usage.store import UsageStore
 from validators import Validators
 
@@ -40,12 +41,14 @@ class Services:
 
     @classmethod
     def create(cls, config: AppConfig, *, classify: bool = True) -> Services:
-        """Build every collaborator from `config` (no network I/O happens here).
+        """Build every collaborator from `config`; no network I/O but PostgreSQL's, if configured.
+
+        With MODELYARD_DATABASE_URL the usage store connects here, so an unusable URL fails at start-up.
 
         `classify=False` for commands that route no request (`models`, `warm`): the classifier's
         embedding model and learned layers are then never loaded.
         """
-        usage = UsageStore.in_data_dir(config.data_dir, secrets=config.secrets.secret_values())
+        usage = open_usage_store(config)  # usage.db, or the shared table on PostgreSQL
         pool = OllamaPool(config.ollama, last_used=usage.last_used)
         ollama = pool.primary.client
         return cls(

@@ -17,6 +17,7 @@ from graph.router import Event, ModelRouter
 from nodes.response import ModelResponse
 from tests.emulators.ollama import OllamaEmulator
 from tests.emulators.openai_compat import OpenAIEmulator
+from tests.postgres import PostgresServer, running_postgres
 from validators import MermaidWorker, shared_worker
 
 # Distinctive, so a test can prove it never reaches a checkpoint, a stats row or a log.
@@ -174,3 +175,19 @@ class Rig:
 @pytest.fixture
 def rig(ollama: OllamaEmulator, cloud: OpenAIEmulator, tmp_path: Path) -> Rig:
     return Rig(ollama, cloud, tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL on loopback for the session; missing server programs fail, never skip."""
+    try:
+        with running_postgres() as server:
+            yield server
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> str:
+    """A fresh database of the session's PostgreSQL: its MODELYARD_DATABASE_URL."""
+    return postgres.database()

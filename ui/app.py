@@ -22,7 +22,9 @@ from chainlit.input_widget import Select, Switch
 from chainlit.types import CommandDict, ThreadDict
 from starlette.datastructures import Headers
 
+from config.database_url import database_url, secret_values
 from config.loader import ConfigError, load_config
+from database.errors import DatabaseUnavailableError
 from graph.router import ModelRouter
 from graph.warming import warm_models
 from nodes.response import ModelResponse
@@ -34,7 +36,16 @@ from ui.status_panel import StatusPanel
 log = logging.getLogger("modelyard.ui")
 
 CONFIG = load_config()  # a bad config stops start-up here, with the file and key at fault
-redaction.install(CONFIG.secrets.secret_values())
+redaction.install(secret_values(CONFIG))  # cloud keys and the database password
+DATABASE = database_url(CONFIG)  # None: chat.db, checkpoints.db and usage.db in the data dir
+if DATABASE is not None:
+    from ui import history_postgres
+
+    try:  # the chat tables, made now: this also proves the URL works before the server starts
+        history_postgres.migrate(DATABASE)
+    except (DatabaseUnavailableError, history_postgres.ChatHistoryError) as exc:
+        print(f"modelyard: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 try:  # `chainlit run --host` puts the bind address here; Chainlit's default is loopback
     ACCESS = exposure.access_for(os.environ.get("CHAINLIT_HOST", "127.0.0.1"), os.environ)
 except exposure.ExposureError as exc:
@@ -62,7 +73,9 @@ COMMANDS: list[CommandDict] = [
     },
 ]
 
-# Chainlit checks for the secret right after importing this module; one per data dir.
+# Chainlit checks for the secret right after importing this module; one per data dir. Several app
+# processes behind one load balancer (MODELYARD_DATABASE_URL) must all set the same
+# CHAINLIT_AUTH_SECRET, or a cookie signed by one is refused by the next.
 os.environ.setdefault("CHAINLIT_AUTH_SECRET", history.auth_secret(CONFIG.data_dir))
 for problem in setup_frontend.check():
     log.warning("front end not ready (%s): run `uv run python -m ui.setup_frontend`", problem)
@@ -125,7 +138,13 @@ async def close_router() -> None:
 
 @cl.data_layer
 def chat_history() -> BaseDataLayer:
-    """Chainlit's SQLAlchemy data layer on the data dir's chat.db, its tables created first."""
+    """Chainlit's SQLAlchemy data layer on the data dir's chat.db, or on PostgreSQL.
+
+    chat.db's tables are created first; PostgreSQL's were made at import, and every app process
+    behind a load balancer sees the same chats there.
+    """
+    if DATABASE is not None:
+        return history.data_layer_at(history_postgres.conninfo(DATABASE))
     path = CONFIG.data_dir / history.CHAT_DB
     history.migrate(path)
     return history.data_layer(path)

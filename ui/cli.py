@@ -10,8 +10,10 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
+from config.database_url import secret_values
 from config.loader import ConfigError, load_config
 from config.schema import AppConfig, UnknownTaskError
+from database.errors import DatabaseUnavailableError
 from nodes.prompt_check import BadPromptError, check_prompt
 from ui import models_cmd, redaction, unload_cmd, validate_cmd, warm_cmd
 from ui.render import stats_table, status_line
@@ -66,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
     try:
         config = load_config(args.config, data_dir=args.data_dir)
-        redaction.install(config.secrets.secret_values())
+        redaction.install(secret_values(config))  # cloud keys and the database password
         if args.command == "ask":
             args.prompt = check_prompt(_read_prompt(args.prompt), config.routing.max_prompt_bytes)
             config.check_task(args.task)  # refused before the graph is even imported
@@ -80,11 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "unload":
             return unload_cmd.run(config, args)
         return _stats(config, args.json, args.quality)
-    except (ConfigError, UnknownTaskError, BadPromptError) as exc:
+    except (ConfigError, UnknownTaskError, BadPromptError, DatabaseUnavailableError) as exc:
         print(f"modelyard: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (UsageStoreError, sqlite3.Error, OSError) as exc:  # the data dir: read-only, locked, full
         logging.getLogger(__name__).debug("storage failure", exc_info=True)
+        if isinstance(exc, UsageStoreError) and str(exc).startswith("PostgreSQL at"):
+            print(f"modelyard: {exc}", file=sys.stderr)  # the shared database, not the data directory
+            return EXIT_USAGE
         print(f"modelyard: cannot use the data directory ({_storage_problem(exc)})", file=sys.stderr)
         print("  check its permissions and free space, or choose another with --data-dir", file=sys.stderr)
         return EXIT_USAGE
@@ -181,10 +186,10 @@ async def _ask(config: AppConfig, args: argparse.Namespace) -> int:
 
 def _stats(config: AppConfig, as_json: bool, quality: bool = False) -> int:
     from ui.render import quality_table
-    from usage.store import UsageStore
+    from usage.factory import open_usage_store
 
     settings = config.routing.quality
-    with UsageStore.in_data_dir(config.data_dir) as store:
+    with open_usage_store(config) as store:
         stats = [s.to_dict() for s in store.dashboard()]
         pairs = store.quality(settings.window)
     if as_json and quality:  # the pairs instead: the per-model list keeps its shape for scripts
@@ -196,7 +201,7 @@ def _stats(config: AppConfig, as_json: bool, quality: bool = False) -> int:
         if pairs:
             print(f"\nQuality by model and task type\n{quality_table(pairs, settings)}")
     else:
-        print(f"No requests recorded yet in {config.data_dir}.")
+        print(f"No requests recorded yet in {store.where if config.database_url else config.data_dir}.")
     return EXIT_OK
 
 

@@ -1,5 +1,7 @@
 """Chat history: Chainlit's SQLAlchemy data layer on SQLite in the data dir, and its local login.
 
+With MODELYARD_DATABASE_URL the same data layer runs on PostgreSQL (ui/history_postgres.py).
+
 Chainlit only lists and resumes threads of a logged-in user, so the app logs one fixed local
 user in through a header callback (no login page). Its cookies are signed with a secret made
 once per data dir (`chainlit-auth-secret`, mode 0600), never committed or configured by hand.
@@ -166,6 +168,11 @@ _STEP_EXTRAS_SQL = (
 
 def data_layer(path: Path) -> BaseDataLayer:
     """Chainlit's SQLAlchemy data layer on the chat database `path` (already migrated)."""
+    return data_layer_at(conninfo(path))
+
+
+def data_layer_at(url: str) -> BaseDataLayer:
+    """The data layer on the SQLAlchemy URL `url`: a SQLite file's, or PostgreSQL's (asyncpg)."""
     from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
     from chainlit.types import ThreadDict
 
@@ -188,7 +195,7 @@ def data_layer(path: Path) -> BaseDataLayer:
                     step["command"] = row["command"]
             return thread
 
-    return ChatDataLayer(conninfo=conninfo(path))
+    return ChatDataLayer(conninfo=url)
 
 
 def auth_secret(data_dir: Path) -> str:

@@ -1,4 +1,4 @@
-"""Numbered, append-only schema migrations for usage.db.
+"""Numbered, append-only schema migrations for usage.db (PostgreSQL: usage/pg_migrations.py).
 
 To change the schema, append a ``Migration`` with the next id; never edit or
 reorder applied ones. ``apply_migrations`` runs at every open and is a no-op
@@ -62,6 +62,23 @@ def _create_requests(db: Database) -> None:
     requests.create_index(["created_at"], index_name="idx_requests_created_at")
 
 
+# Migration 2's backfill, shared with the PostgreSQL migrations (usage/pg_migrations.py).
+BACKFILL_OUTCOMES_SQL = f"""UPDATE {REQUESTS_TABLE} SET
+    local_outcome = CASE
+        WHEN location = 'local' AND status = 'success' THEN 'valid'
+        WHEN location = 'local' AND status = 'invalid' THEN 'invalid'
+        WHEN fallback_reason = 'invalid_output' THEN 'invalid'
+        ELSE 'failed' END,
+    cloud_model = CASE WHEN location = 'cloud' THEN model END,
+    cloud_provider = CASE WHEN location = 'cloud' THEN provider END,
+    cloud_attempts = CASE WHEN location = 'cloud' THEN 1 ELSE 0 END,
+    cloud_input_tokens = CASE WHEN location = 'cloud' THEN input_tokens END,
+    cloud_output_tokens = CASE WHEN location = 'cloud' THEN output_tokens END"""
+BACKFILL_LOCAL_MODEL_SQL = (
+    f"UPDATE {REQUESTS_TABLE} SET local_model = model WHERE local_model IS NULL AND location = 'local'"
+)
+
+
 def _add_model_outcomes(db: Database) -> None:
     # Frozen like migration 1: the columns that credit the local model and the cloud model of
     # a request separately (issue 8), and a backfill of older rows from what they recorded.
@@ -75,22 +92,8 @@ def _add_model_outcomes(db: Database) -> None:
         ("cloud_output_tokens", int),
     ):
         requests.add_column(name, kind)
-    db.execute(
-        f"""UPDATE {REQUESTS_TABLE} SET
-            local_outcome = CASE
-                WHEN location = 'local' AND status = 'success' THEN 'valid'
-                WHEN location = 'local' AND status = 'invalid' THEN 'invalid'
-                WHEN fallback_reason = 'invalid_output' THEN 'invalid'
-                ELSE 'failed' END,
-            cloud_model = CASE WHEN location = 'cloud' THEN model END,
-            cloud_provider = CASE WHEN location = 'cloud' THEN provider END,
-            cloud_attempts = CASE WHEN location = 'cloud' THEN 1 ELSE 0 END,
-            cloud_input_tokens = CASE WHEN location = 'cloud' THEN input_tokens END,
-            cloud_output_tokens = CASE WHEN location = 'cloud' THEN output_tokens END"""
-    )
-    db.execute(
-        f"UPDATE {REQUESTS_TABLE} SET local_model = model WHERE local_model IS NULL AND location = 'local'"
-    )
+    db.execute(BACKFILL_OUTCOMES_SQL)
+    db.execute(BACKFILL_LOCAL_MODEL_SQL)
     requests.create_index(["local_model"], index_name="idx_requests_local_model")
     requests.create_index(["cloud_model"], index_name="idx_requests_cloud_model")
 

@@ -34,10 +34,17 @@ from usage.migrations import REQUESTS_TABLE
 
 DEFAULT_WINDOW = QualityConfig().window
 
-_JUDGED = "COALESCE(local_outcome IN ('valid', 'repaired', 'invalid'), 0)"
-_PASSED = "COALESCE(local_outcome IN ('valid', 'repaired'), 0)"
-_REPAIRED = "COALESCE(local_outcome = 'repaired', 0)"
-_FELL_BACK = "(COALESCE(cloud_attempts, 0) > 0)"
+# Conditions, counted as SUM(CASE WHEN ... THEN 1 ELSE 0 END): valid SQL on SQLite and PostgreSQL
+# alike (PostgreSQL has no SUM(boolean)). A NULL local_outcome matches none of them.
+_JUDGED = "local_outcome IN ('valid', 'repaired', 'invalid')"
+_PASSED = "local_outcome IN ('valid', 'repaired')"
+_REPAIRED = "local_outcome = 'repaired'"
+_FELL_BACK = "COALESCE(cloud_attempts, 0) > 0"
+
+
+def _count(condition: str) -> str:
+    return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
 
 # Every pair's overall counts in one scan; each pair's window is then PAIR_WINDOW_SQL, the very
 # query low_quality runs, so the table's "last N" and the request path's warning always agree
@@ -47,10 +54,10 @@ SELECT
     local_model AS model,
     task_type,
     COUNT(*) AS requests,
-    SUM({_JUDGED}) AS judged,
-    SUM({_PASSED}) AS passed,
-    SUM({_REPAIRED}) AS repaired,
-    SUM({_FELL_BACK}) AS fallbacks
+    {_count(_JUDGED)} AS judged,
+    {_count(_PASSED)} AS passed,
+    {_count(_REPAIRED)} AS repaired,
+    {_count(_FELL_BACK)} AS fallbacks
 FROM {REQUESTS_TABLE}
 WHERE local_model IS NOT NULL AND local_model != '' AND status != 'interrupted'
 GROUP BY local_model, task_type
@@ -64,9 +71,9 @@ ORDER BY requests DESC, model, task_type
 PAIR_WINDOW_SQL = f"""
 SELECT
     COUNT(*) AS requests,
-    COALESCE(SUM({_PASSED}), 0) AS passed,
-    COALESCE(SUM({_REPAIRED}), 0) AS repaired,
-    COALESCE(SUM({_FELL_BACK}), 0) AS fallbacks
+    COALESCE({_count(_PASSED)}, 0) AS passed,
+    COALESCE({_count(_REPAIRED)}, 0) AS repaired,
+    COALESCE({_count(_FELL_BACK)}, 0) AS fallbacks
 FROM (
     SELECT local_outcome, cloud_attempts
     FROM {REQUESTS_TABLE}
@@ -74,7 +81,7 @@ FROM (
         AND status != 'interrupted' AND {_JUDGED}
     ORDER BY id DESC
     LIMIT :window
-)
+) AS pair_window
 """
 
 

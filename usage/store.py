@@ -1,9 +1,8 @@
-"""SQLite-backed usage statistics: one row per request, dashboard by model."""
+"""Usage statistics: one row per request, dashboard by model; SQLite, or PostgreSQL for teams."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -11,18 +10,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlite_utils import Database
-
 from config.redaction import MIN_SECRET_CHARS, redact
 from config.schema import QualityConfig
 from usage import history
 from usage import quality as _quality
+from usage.backend import Backend
 from usage.errors import UsageStoreError
-from usage.migrations import MIGRATIONS, REQUESTS_TABLE, Migration, apply_migrations
+from usage.migrations import MIGRATIONS, REQUESTS_TABLE, Migration
 from usage.row import UsageRow
+from usage.sqlite_backend import SqliteBackend
 
 DB_FILENAME = "usage.db"
 
+# Written once for both engines: counts are SUM(CASE WHEN ...) (PostgreSQL has no SUM(boolean)).
 # Each request counts twice: for the local model tried, by its own outcome, and for the cloud
 # model that produced the delivered answer, if one did. A local model's "fallbacks" are its
 # requests that went to a cloud model (cloud_attempts > 0, whether or not the cloud answered).
@@ -32,13 +32,14 @@ SELECT
     'ollama' AS provider,
     'local' AS location,
     COUNT(*) AS total,
-    SUM(COALESCE(local_outcome IN ('valid', 'repaired'), 0)) AS successes,
-    SUM(COALESCE(local_outcome = 'repaired', 0)) AS repaired,
-    SUM(COALESCE(local_outcome = 'invalid', 0)) AS invalid,
-    SUM(COALESCE(local_outcome = 'unchecked', 0)) AS unchecked,
-    SUM(status != 'interrupted' AND COALESCE(local_outcome, 'failed') = 'failed') AS failures,
-    SUM(status = 'interrupted') AS interrupted,
-    SUM(COALESCE(cloud_attempts, 0) > 0) AS fallbacks,
+    SUM(CASE WHEN local_outcome IN ('valid', 'repaired') THEN 1 ELSE 0 END) AS successes,
+    SUM(CASE WHEN local_outcome = 'repaired' THEN 1 ELSE 0 END) AS repaired,
+    SUM(CASE WHEN local_outcome = 'invalid' THEN 1 ELSE 0 END) AS invalid,
+    SUM(CASE WHEN local_outcome = 'unchecked' THEN 1 ELSE 0 END) AS unchecked,
+    SUM(CASE WHEN status != 'interrupted' AND COALESCE(local_outcome, 'failed') = 'failed' THEN 1 ELSE 0 END)
+        AS failures,
+    SUM(CASE WHEN status = 'interrupted' THEN 1 ELSE 0 END) AS interrupted,
+    SUM(CASE WHEN COALESCE(cloud_attempts, 0) > 0 THEN 1 ELSE 0 END) AS fallbacks,
     AVG(generation_time_s) AS avg_time_s,
     COALESCE(SUM(input_tokens - COALESCE(cloud_input_tokens, 0)), 0) AS input_tokens,
     COALESCE(SUM(output_tokens - COALESCE(cloud_output_tokens, 0)), 0) AS output_tokens,
@@ -54,12 +55,12 @@ SELECT
     CASE WHEN COUNT(DISTINCT cloud_provider) = 1 THEN MAX(cloud_provider) ELSE 'mixed' END AS provider,
     'cloud' AS location,
     COUNT(*) AS total,
-    SUM(status = 'success') AS successes,
+    SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END) AS successes,
     0 AS repaired,
-    SUM(status = 'invalid') AS invalid,
-    SUM(status = 'unchecked') AS unchecked,
-    SUM(status = 'failed') AS failures,
-    SUM(status = 'interrupted') AS interrupted,
+    SUM(CASE WHEN status = 'invalid' THEN 1 ELSE 0 END) AS invalid,
+    SUM(CASE WHEN status = 'unchecked' THEN 1 ELSE 0 END) AS unchecked,
+    SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failures,
+    SUM(CASE WHEN status = 'interrupted' THEN 1 ELSE 0 END) AS interrupted,
     COUNT(*) AS fallbacks,
     AVG(generation_time_s) AS avg_time_s,
     COALESCE(SUM(cloud_input_tokens), 0) AS input_tokens,
@@ -72,7 +73,7 @@ GROUP BY cloud_model
 
 _DASHBOARD_SQL = f"""
 SELECT *, 1.0 * successes / total AS success_rate, 1.0 * fallbacks / total AS fallback_rate
-FROM ({_LOCAL} UNION ALL {_CLOUD})
+FROM ({_LOCAL} UNION ALL {_CLOUD}) AS per_model
 ORDER BY total DESC, location DESC, model
 """
 
@@ -118,52 +119,35 @@ class ModelStats:
         return asdict(self)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    # One long-lived connection shared by the event loop thread and the
-    # to_thread workers; self._lock serialises every use of it.
-    conn = sqlite3.connect(path, check_same_thread=False)
-    try:
-        # busy_timeout first: switching to WAL needs a lock another process
-        # may briefly hold.
-        conn.execute("PRAGMA busy_timeout=5000")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
 class UsageStore:
-    """Per-request usage rows in ``usage.db``; thread-safe, one connection.
+    """Per-request usage rows in ``usage.db`` (or on PostgreSQL); thread-safe, one connection.
 
     All access, reads included, holds one lock: sqlite-utils wraps statements
-    in savepoints, which would interleave badly on a shared connection.
+    in savepoints, which would interleave badly on a shared connection (and a
+    psycopg connection runs one statement at a time anyway).
     """
 
     def __init__(
         self, path: Path, *, migrations: Sequence[Migration] = MIGRATIONS, secrets: Iterable[str] = ()
     ) -> None:
-        self.path = path
+        self._setup(SqliteBackend(path, migrations), secrets)
+        self.path: Path | None = path
+
+    @classmethod
+    def on(cls, backend: Backend, *, secrets: Iterable[str] = ()) -> UsageStore:
+        """A store on an opened (and migrated) backend: PostgreSQL's, see ``usage.factory``."""
+        store = cls.__new__(cls)
+        store._setup(backend, secrets)
+        store.path = None
+        return store
+
+    def _setup(self, backend: Backend, secrets: Iterable[str]) -> None:
         # Every free-text column is scrubbed here, in one place: a crash message or a validator's
         # error may quote a key (an SDK echoing it, a traceback line), and rows outlive logs.
         self._secrets = tuple(s for s in secrets if len(s) >= MIN_SECRET_CHARS)
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = _connect(path)
-        except sqlite3.DatabaseError as exc:
-            raise _open_error(path, exc) from exc
-        try:
-            self._db = Database(conn, execute_plugins=False)
-            apply_migrations(self._db, migrations)
-        except BaseException as exc:
-            conn.close()
-            if isinstance(exc, sqlite3.DatabaseError):
-                raise _open_error(path, exc) from exc
-            if isinstance(exc, UsageStoreError):
-                raise UsageStoreError(f"{path}: {exc}") from exc
-            raise
+        self._db = backend
+        self.where = backend.where
         self._closed = False
 
     @classmethod
@@ -178,21 +162,9 @@ class UsageStore:
     def record_sync(self, row: UsageRow) -> int:
         """Insert ``row``; return its id. Raises UsageStoreError on database errors."""
         values = self._values(row)
-        columns = ", ".join(values)
-        marks = ", ".join("?" * len(values))
-        # Plain SQL on the one connection, committed at once: a SIGKILL right after must find the
-        # row on disk. (sqlite-utils' insert costs ~3x more for one row: it inspects the table.)
-        sql = f"INSERT INTO {REQUESTS_TABLE} ({columns}) VALUES ({marks})"
         with self._lock:
             self._ensure_open()
-            try:
-                with self._db.conn:
-                    cursor = self._db.conn.execute(sql, tuple(values.values()))
-            except sqlite3.Error as exc:
-                raise UsageStoreError(f"{self.path}: could not record usage ({exc})") from exc
-            if cursor.lastrowid is None:
-                raise UsageStoreError(f"{self.path}: insert returned no row id")
-            return int(cursor.lastrowid)
+            return self._db.insert(REQUESTS_TABLE, values)
 
     async def finish(self, row_id: int | None, row: UsageRow) -> int:
         """Complete the row ``start`` inserted (off the event loop); return its id.
@@ -211,12 +183,8 @@ class UsageStore:
         sql = f"UPDATE {REQUESTS_TABLE} SET {assignments} WHERE id = ?"
         with self._lock:
             self._ensure_open()
-            try:
-                with self._db.conn:
-                    cursor = self._db.conn.execute(sql, (*(values[c] for c in _FINISH_COLUMNS), row_id))
-            except sqlite3.Error as exc:
-                raise UsageStoreError(f"{self.path}: could not record usage ({exc})") from exc
-        return row_id if cursor.rowcount == 1 else self.record_sync(row)
+            changed = self._db.update(sql, (*(values[c] for c in _FINISH_COLUMNS), row_id))
+        return row_id if changed == 1 else self.record_sync(row)
 
     def _values(self, row: UsageRow) -> dict[str, object]:
         values = row.to_dict()
@@ -278,11 +246,11 @@ class UsageStore:
     def _query(self, sql: str, params: Sequence[object] | dict[str, object] = ()) -> list[dict[str, Any]]:
         with self._lock:
             self._ensure_open()
-            return list(self._db.query(sql, params))
+            return self._db.query(sql, params)
 
     def _ensure_open(self) -> None:
         if self._closed:
-            raise UsageStoreError(f"{self.path}: usage store is closed")
+            raise UsageStoreError(f"{self.where}: usage store is closed")
 
     def close(self) -> None:
         """Close the connection; safe to call twice."""
@@ -301,15 +269,3 @@ class UsageStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _open_error(path: Path, exc: sqlite3.Error) -> UsageStoreError:
-    """Explain an sqlite error raised while opening or migrating ``path``."""
-    code = getattr(exc, "sqlite_errorname", "") or ""
-    if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-        return UsageStoreError(f"{path}: usage database is locked by another process ({exc})")
-    if code.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM")):
-        return UsageStoreError(
-            f"{path}: cannot open usage database ({exc}); check permissions or set MODELYARD_DATA_DIR"
-        )
-    return UsageStoreError(f"{path}: not a usage database ({exc}); move it away or set MODELYARD_DATA_DIR")

@@ -1,0 +1,5 @@
+"""PostgreSQL for teams (MODELYARD_DATABASE_URL): connecting with clear errors, and locked migrations.
+
+Imported only when the URL names PostgreSQL: psycopg loads inside these functions, never on the
+SQLite path.
+"""
