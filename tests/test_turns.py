@@ -1,8 +1,8 @@
-"""The turn decision: each rule of understanding.turns, the held-out floor, and the graph wiring."""
+"""The turn decision: each rule of understanding.turns, the follow-up floor, and the graph wiring."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -54,6 +54,9 @@ class Fixed:
         return {}
 
     def target_probabilities(self, text: str) -> dict[str, float]:
+        return {}
+
+    def new_task_probabilities(self, text: str, thread: Sequence[str]) -> dict[str, float]:
         return {}
 
 
@@ -197,6 +200,46 @@ def test_the_same_for_another_subject_takes_the_referred_type(config: AppConfig)
     assert (got.kind, got.task, got.reference, got.decided_by) == ("new", "erd", True, "carried_over")
 
 
+def test_another_one_of_the_kind_takes_the_referred_type(config: AppConfig) -> None:
+    unsure = Learned("erd", "carried_over", 0.6, turn="new+reference", probabilities={"planning": 0.9})
+    got = decide(config, unsure, "and the android one?", thread(("tasks", "checklist for the iOS release")))
+    assert (got.kind, got.task, got.reference) == ("new", "tasks", True)
+
+
+@dataclass
+class NewHead(Learned):
+    """A stand-in whose turn model's new-request head answers too."""
+
+    head: dict[str, float] | None = None
+
+    def new_task_probabilities(self, text: str, thread: Sequence[str]) -> dict[str, float]:
+        return self.head or {}
+
+
+def test_a_new_requests_type_weighs_what_follow_ups_like_it_asked_for(config: AppConfig) -> None:
+    # The semantic layer reads "write cypress tests for the form" as a task list; follow-ups say code.
+    learned = NewHead("html", "semantic", 0.95, probabilities={"tasks": 0.7, "code": 0.3}, head={"code": 0.9})
+    got = decide(config, learned, "write cypress tests for the form", thread(PAGE))
+    assert (got.kind, got.task, got.decided_by) == ("new", "code", "semantic")
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["funnier", "a bit shorter pls", "could we swap the photo section for a map?", "can you make it blue"],
+)
+def test_a_polite_or_one_word_edit_revises_whatever_the_model_says(config: AppConfig, prompt: str) -> None:
+    for turn in ("new", "question"):
+        got = decide(config, Learned("html", "semantic", 0.5, turn=turn), prompt, thread(PAGE))
+        assert (got.kind, got.task) == ("revision", "html"), (turn, got)
+
+
+def test_a_polite_request_for_another_artifact_stays_new(config: AppConfig) -> None:
+    got = decide(
+        config, Learned("planning", "keywords", 0.95), "can you put these into a sprint plan?", thread(PAGE)
+    )
+    assert got.kind == "new"
+
+
 def test_a_turn_the_classification_already_explains_records_no_override(config: AppConfig) -> None:
     got = decide(
         config, Learned("code", "keywords", 0.95), "write a python function that slugifies", thread(ERD)
@@ -214,16 +257,16 @@ def classifier(config: AppConfig) -> Iterator[TaskClassifier]:
     yield classifier
 
 
-# Measured on the blind held-out split (written by someone who had seen only LABELS.md, never
-# tuned on): 92.7% of the third set's 151 in stop 17 (see the closing notes of issue 9). The floor
-# sits a few cases below the measurement, so a regression fails while a one-case wobble does not.
-HELDOUT_FLOOR = 0.91
+# The blind held-out floor returns with the fourth blind set: the third (92.7% of its 151 in stop
+# 17, see the closing notes of issue 9) now trains the turn model, and the held-out split is empty
+# until the fourth is written. Meanwhile the dev split holds the line: 96.0% (214/223) measured at
+# the end of stop 17. Dev was tuned on, so this floor guards against regressions; it is not the
+# number to report. It sits a few cases below the measurement, so a one-case wobble does not fail.
+DEV_FLOOR = 0.945
 
 
-def test_heldout_followups_stay_above_the_measured_floor(
-    config: AppConfig, classifier: TaskClassifier
-) -> None:
-    assert accuracy(config, classifier, "heldout") >= HELDOUT_FLOOR, followup_report(config, classifier)
+def test_dev_followups_stay_above_the_measured_floor(config: AppConfig, classifier: TaskClassifier) -> None:
+    assert accuracy(config, classifier, "dev") >= DEV_FLOOR, followup_report(config, classifier, split="dev")
 
 
 # -- the learned turn model, as the graph uses it ----------------------------------------------

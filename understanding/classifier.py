@@ -17,7 +17,7 @@ more than the wait) and `classify_fast` never waits: both skip the layer while i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -95,6 +95,10 @@ class TaskClassifier:
     def target_probabilities(self, text: str) -> dict[str, float]:
         """How likely a revision or question is about each task type's artifact; {} until ready."""
         return self._turns.target_probabilities(text) if self._turns is not None else {}
+
+    def new_task_probabilities(self, text: str, thread: Sequence[str]) -> dict[str, float]:
+        """How likely a new request in a thread of these types asks for each task type; {} until ready."""
+        return self._turns.new_task_probabilities(text, thread) if self._turns is not None else {}
 
     def task_probabilities(self, text: str) -> dict[str, float]:
         """The semantic layer's probability of each task type; {} while it is not ready."""

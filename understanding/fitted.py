@@ -116,8 +116,20 @@ def _load(path: Path, embedder: Embedder) -> Fitted | None:
                     if data["target_classes"].size
                     else None
                 )
+                news = (
+                    RidgeClassifier(data["new_classes"].tolist(), data["new_weights"])
+                    if data["new_classes"].size
+                    else None
+                )
                 kinds = RidgeClassifier(data["kind_classes"].tolist(), data["kind_weights"])
-                turns = TurnModel(index.vector, data["signal_names"].tolist(), kinds, targets)
+                turns = TurnModel(
+                    index.vector,
+                    data["signal_names"].tolist(),
+                    kinds,
+                    targets,
+                    news,
+                    data["context_names"].tolist(),
+                )
     except FileNotFoundError:
         return None
     except (OSError, KeyError, ValueError) as exc:  # corrupt or from another layout: refit
@@ -138,6 +150,9 @@ def _save(path: Path, fitted: Fitted) -> None:
         "signal_names": np.array(turns.signal_names if turns else [], dtype=str),
         "target_classes": np.array(turns.targets.classes if turns and turns.targets else [], dtype=str),
         "target_weights": turns.targets.weights if turns and turns.targets else empty,
+        "new_classes": np.array(turns.news.classes if turns and turns.news else [], dtype=str),
+        "new_weights": turns.news.weights if turns and turns.news else empty,
+        "context_names": np.array(turns.context_names if turns else [], dtype=str),
     }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
