@@ -48,8 +48,9 @@ lint: setup
 	$(UV) run ruff format --check .
 	$(UV) run mypy
 
+# Every row of the speed table (bench/results.json, bench/results.md); QUICK=1 for a smoke run.
 bench: setup
-	$(UV) run python bench/bench_router.py
+	$(UV) run python -m bench.run_all $(if $(QUICK),--quick,)
 
 studio: setup
 	LANGGRAPH_CLI_NO_ANALYTICS=1 LANGSMITH_TRACING=false $(UV) run langgraph dev

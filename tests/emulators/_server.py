@@ -202,6 +202,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default listen backlog is 5: fifty clients connecting at once would see resets
+    # that Ollama's Go server (backlog somaxconn) never gives them.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], emulator: HTTPEmulator) -> None:
         self.emulator = emulator

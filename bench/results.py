@@ -1,0 +1,92 @@
+"""The benchmark table: one row per measured target, written as bench/results.json and .md."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PACKAGES = ("langgraph", "langchain-ollama", "chainlit", "httpx", "aiosqlite")
+
+
+@dataclass
+class Row:
+    """One target: its figure (milliseconds, or requests per second), the baseline, whether it is met."""
+
+    name: str
+    what: str
+    target: str
+    met: bool
+    median_ms: float | None = None
+    p95_ms: float | None = None
+    per_second: float | None = None
+    baseline_median_ms: float | None = None
+    samples: int = 0
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+def ms(samples: list[float]) -> tuple[float, float]:
+    """Median and p95 (nearest rank) of `samples` in seconds, as milliseconds."""
+    ordered = sorted(s * 1000 for s in samples)
+    p95 = ordered[max(0, min(len(ordered) - 1, round(0.95 * len(ordered)) - 1))]
+    return round(statistics.median(ordered), 2), round(p95, 2)
+
+
+def machine() -> dict[str, object]:
+    """What the figures depend on: CPUs, Python, the packages on the request path."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def write(rows: list[Row], directory: Path = HERE) -> None:
+    """bench/results.json (machine-readable) and bench/results.md (the README links it)."""
+    data = {"machine": machine(), "rows": [asdict(row) for row in rows]}
+    (directory / "results.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    (directory / "results.md").write_text(markdown(rows, data["machine"]), encoding="utf-8")
+
+
+def _figure(row: Row) -> str:
+    if row.per_second is not None:
+        return f"{row.per_second:,.0f}/s"
+    if row.median_ms is None:
+        return "-"
+    if row.p95_ms is None:
+        return f"{row.median_ms:,.2f} ms"
+    return f"{row.median_ms:,.2f} ms (p95 {row.p95_ms:,.2f})"
+
+
+def markdown(rows: list[Row], info: dict[str, object]) -> str:
+    """The headline table: each figure beside its baseline and target."""
+    lines = [
+        "# Benchmarks",
+        "",
+        f"`make bench` on {info['cpus']} CPUs, Python {info['python']}, {info['measured_at']}. "
+        "Emulators on loopback answer instantly, so each figure is modelyard's own cost.",
+        "",
+        "| row | what | figure | baseline | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        base = "-" if row.baseline_median_ms is None else f"{row.baseline_median_ms:,.2f} ms"
+        lines.append(
+            f"| `{row.name}` | {row.what} | {_figure(row)} | {base} | {row.target} | "
+            f"{'yes' if row.met else '**no**'} |"
+        )
+    return "\n".join(lines) + "\n"

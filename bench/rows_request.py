@@ -1,0 +1,266 @@
+"""Rows on the request path: overhead over a bare ChatOllama stream, the Mermaid check, first
+token, throughput and growth. Variants run interleaved so machine noise hits them alike."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from langchain_ollama import ChatOllama
+
+from bench.emulated import MODEL, PROMPT, config_for, ollama_process
+from bench.results import Row, ms
+from graph.router import ModelRouter
+from nodes.response import ModelResponse
+from validators import Validators
+
+ERD = """erDiagram
+    USER ||--o{ POST : writes
+    POST ||--o{ COMMENT : has
+    USER { int id PK }
+    POST { int id PK }
+    COMMENT { int id PK }"""
+DOCS_MODEL = "codellama:13b-instruct-q4_K_M"  # the documentation task's model: a check that costs ~nothing
+DOC = "# Blog\n\nUsers write posts; readers leave comments under each post.\n"
+# Each model answers its own task validly: the ERD by default, and a short Markdown document.
+MODELS: dict[str, dict[str, object]] = {
+    MODEL: {"reply": f"```mermaid\n{ERD}\n```"},
+    DOCS_MODEL: {"reply": DOC},
+}
+
+
+async def _paired(
+    n: int, warmup: int, base: Callable[[], Awaitable[None]], measured: Callable[[], Awaitable[None]]
+) -> tuple[list[float], list[float]]:
+    """Time both, alternating; return (baseline samples, measured-minus-baseline samples)."""
+    bases, diffs = [], []
+    for i in range(warmup + n):
+        started = time.perf_counter()
+        await base()
+        b = time.perf_counter() - started
+        started = time.perf_counter()
+        await measured()
+        m = time.perf_counter() - started
+        if i >= warmup:
+            bases.append(b)
+            diffs.append(m - b)
+    return bases, diffs
+
+
+def _astream(model: str, url: str) -> Callable[[], Awaitable[None]]:
+    bare = ChatOllama(model=model, base_url=url)
+
+    async def run() -> None:
+        async for _ in bare.astream(PROMPT):
+            pass
+
+    return run
+
+
+async def _settled(router: ModelRouter) -> ModelRouter:
+    """The router once its background start-up is over: learned layers fitted, Mermaid worker warm."""
+    services = router.services
+    await asyncio.to_thread(services.classifier.wait_ready, 60)
+    services.validators.prepare("mermaid")
+    while not services.validators.ready("mermaid"):
+        await asyncio.sleep(0.05)
+    return router
+
+
+def _generate(router: ModelRouter, task: str) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        response = await router.generate(task, PROMPT)
+        assert response.ok, response.error_message
+
+    return run
+
+
+async def overhead_rows(n: int) -> list[Row]:
+    """`overhead` (ERD, Mermaid check) and `overhead_graph` (a check that costs ~nothing)."""
+    with ollama_process(MODELS) as url, tempfile.TemporaryDirectory() as data:
+        async with ModelRouter(config_for(url, Path(data))) as router:
+            await _settled(router)
+            erd_base, erd = await _paired(n, 20, _astream(MODEL, url), _generate(router, "erd"))
+            docs_base, docs = await _paired(
+                n, 20, _astream(DOCS_MODEL, url), _generate(router, "documentation")
+            )
+    rows = []
+    for name, what, base, diff, target in (
+        (
+            "overhead",
+            "router added over ChatOllama: ERD, Mermaid check, checkpoint, usage row",
+            erd_base,
+            erd,
+            (6, 10),
+        ),
+        (
+            "overhead_graph",
+            "the same with the documentation check (~0 ms) instead of Mermaid",
+            docs_base,
+            docs,
+            (3, None),
+        ),
+    ):
+        median, p95 = ms(diff)
+        met = median <= target[0] and (target[1] is None or p95 <= target[1])
+        goal = f"p50 <= {target[0]} ms" + (f", p95 <= {target[1]} ms" if target[1] else "")
+        rows.append(
+            Row(name, what, goal, met, median, p95, baseline_median_ms=ms(base)[0], samples=len(diff))
+        )
+    return rows
+
+
+async def validate_warm_row(n: int) -> Row:
+    """The Mermaid check of one small ERD, the worker warm."""
+    async with Validators() as validators:
+        for _ in range(20):
+            assert (await validators.check("mermaid", ERD)).valid
+        samples = []
+        for _ in range(n):
+            started = time.perf_counter()
+            await validators.check("mermaid", ERD)
+            samples.append(time.perf_counter() - started)
+    median, p95 = ms(samples)
+    return Row(
+        "validate_warm",
+        "Mermaid check, warm worker, per diagram",
+        "p50 <= 2 ms",
+        median <= 2,
+        median,
+        p95,
+        samples=n,
+    )
+
+
+async def first_token_row(n: int) -> Row:
+    """Request start to the first token event in the graph's stream, minus ChatOllama's own first chunk."""
+    with ollama_process() as url, tempfile.TemporaryDirectory() as data:
+        bare = ChatOllama(model=MODEL, base_url=url)
+
+        async def base() -> None:
+            async for _ in bare.astream(PROMPT):
+                return
+
+        async with ModelRouter(config_for(url, Path(data))) as router:
+            await _settled(router)
+            # Each request is drained to its end; only its first token's moment counts.
+            bases, diffs = [], []
+            for i in range(10 + n):
+                started = time.perf_counter()
+                await base()
+                b = time.perf_counter() - started
+                started = time.perf_counter()
+                first = None
+                async for item in router.stream(PROMPT, task_type="erd"):
+                    if first is None and not isinstance(item, ModelResponse) and item.get("kind") == "token":
+                        first = time.perf_counter() - started
+                if i >= 10 and first is not None:
+                    bases.append(b)
+                    diffs.append(first - b)
+    median, p95 = ms(diffs)
+    return Row(
+        "first_token",
+        "first token in the graph's stream, minus a bare ChatOllama's first chunk",
+        "p50 < 10 ms",
+        median < 10,
+        median,
+        p95,
+        baseline_median_ms=ms(bases)[0],
+        samples=len(diffs),
+    )
+
+
+async def throughput_row(total: int) -> Row:
+    """Requests per second at concurrency 1, 10 and 50 (checkpoints on); every request one usage row."""
+    rates: dict[str, float] = {}
+    with ollama_process() as url, tempfile.TemporaryDirectory() as data:
+        async with ModelRouter(config_for(url, Path(data))) as router:
+            await _generate(await _settled(router), "erd")()
+            for concurrency in (1, 10, 50):
+                before = _usage_count(Path(data))
+                started = time.perf_counter()
+                await _concurrently(router, total, concurrency)
+                rates[str(concurrency)] = round(total / (time.perf_counter() - started), 1)
+                assert _usage_count(Path(data)) - before == total, "a usage row was lost or doubled"
+    return Row(
+        "throughput",
+        f"requests/s at concurrency 1, 10, 50 ({total} requests each); no usage row lost or doubled",
+        ">= 200/s at 50",
+        rates["50"] >= 200,
+        per_second=rates["50"],
+        samples=3 * total,
+        detail={"per_second_by_concurrency": rates},
+    )
+
+
+async def _concurrently(router: ModelRouter, total: int, concurrency: int) -> None:
+    """`total` ERD requests, each on its own thread, at most `concurrency` in flight."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with gate:
+            response = await router.generate("erd", f"ERD for shop {i}", thread_id=f"c{concurrency}-{i}")
+            assert response.ok, response.error_message
+
+    await asyncio.gather(*(one(i) for i in range(total)))
+
+
+def _usage_count(data: Path) -> int:
+    with sqlite3.connect(data / "usage.db") as db:
+        (count,) = db.execute("SELECT COUNT(*) FROM requests").fetchone()
+    return int(count)
+
+
+async def growth_row(n: int) -> Row:
+    """`overhead` with 1, 100 and 10,000 earlier threads in the checkpoints and 100,000 usage rows."""
+    medians: dict[str, float] = {}
+    with ollama_process() as url, tempfile.TemporaryDirectory() as data:
+        config = config_for(url, Path(data))
+        async with ModelRouter(config) as router:
+            await _generate(router, "erd")()
+        for threads in (1, 100, 10_000):
+            _grow(Path(data), threads, 100_000 if threads == 10_000 else 0)
+            async with ModelRouter(config) as router:
+                await _settled(router)
+                _, diffs = await _paired(n, 20, _astream(MODEL, url), _generate(router, "erd"))
+            medians[str(threads)] = ms(diffs)[0]
+    spread = max(medians.values()) - min(medians.values())
+    return Row(
+        "growth",
+        "overhead at 1, 100 and 10,000 earlier threads (and 100,000 usage rows at 10,000)",
+        "flat within 1 ms",
+        spread <= 1.0,
+        median_ms=round(spread, 2),
+        samples=3 * n,
+        detail={"overhead_median_ms_by_threads": medians},
+    )
+
+
+def _grow(data: Path, threads: int, usage_rows: int) -> None:
+    """Copy the first thread's checkpoints until `threads` threads exist; add usage rows likewise."""
+    with sqlite3.connect(data / "checkpoints.db") as db:
+        (have,) = db.execute("SELECT COUNT(DISTINCT thread_id) FROM checkpoints").fetchone()
+        (seed,) = db.execute("SELECT thread_id FROM checkpoints LIMIT 1").fetchone()
+        more = threads - int(have)
+        if more > 0:
+            series = f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {more})"
+            for table in ("checkpoints", "writes"):
+                columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+                picked = ", ".join(f"'grown-{have}-' || i" if c == "thread_id" else c for c in columns)
+                db.execute(
+                    f"INSERT INTO {table} ({', '.join(columns)}) {series} "
+                    f"SELECT {picked} FROM {table}, n WHERE thread_id = ?",
+                    (seed,),
+                )
+    if usage_rows:
+        with sqlite3.connect(data / "usage.db") as db:
+            columns = [row[1] for row in db.execute("PRAGMA table_info(requests)") if row[1] != "id"]
+            series = f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {usage_rows})"
+            db.execute(
+                f"INSERT INTO requests ({', '.join(columns)}) {series} "
+                f"SELECT {', '.join(columns)} FROM (SELECT * FROM requests LIMIT 1), n"
+            )
