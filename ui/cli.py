@@ -72,10 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "ask":
             args.prompt = check_prompt(_read_prompt(args.prompt), config.routing.max_prompt_bytes)
             config.check_task(args.task)  # refused before the graph is even imported
+            _start_mermaid_early(config, args.task)
             return asyncio.run(_ask(config, args))
         if args.command == "models":
             return models_cmd.run(config, args)
         if args.command == "validate":
+            _start_mermaid_early(config, args.task)
             return validate_cmd.run(config, args)
         if args.command == "warm":
             return warm_cmd.run(config, args)
@@ -95,6 +97,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _start_mermaid_early(config: AppConfig, task: str | None) -> None:
+    """Start the Mermaid checker now when the task is known to need it.
+
+    Node and mermaid take about a second to load: begun here, that overlaps the graph's own
+    imports instead of following them. A task left to the classifier starts it later, as the app does.
+    """
+    route = config.routing.tasks.get(task or "")
+    if route is not None and route.validator == "mermaid":
+        from validators.mermaid_pool import shared_worker
+
+        shared_worker(config.validation.node).start_soon(config.validation.mermaid_start_timeout)
 
 
 def _seconds(text: str) -> float:
