@@ -49,7 +49,7 @@ lint: setup
 	$(UV) run mypy
 
 # Every row of the speed table (bench/results.json, bench/results.md); QUICK=1 for a smoke run.
-bench: setup
+bench: setup browser
 	$(UV) run python -m bench.run_all $(if $(QUICK),--quick,)
 
 studio: setup

@@ -89,4 +89,13 @@ def markdown(rows: list[Row], info: dict[str, object]) -> str:
             f"| `{row.name}` | {row.what} | {_figure(row)} | {base} | {row.target} | "
             f"{'yes' if row.met else '**no**'} |"
         )
+    peer = next((row.detail for row in rows if "litellm_router_added_ms" in row.detail), None)
+    if peer is not None:
+        lines += [
+            "",
+            f"Peer, for scale: LiteLLM's `Router` with one cloud fallback configured and no validation "
+            f"adds {peer['litellm_router_added_ms']} ms at the median over a bare `ChatOllama` "
+            f"({peer['litellm_router_median_ms']} ms against {peer['chatollama_median_ms']} ms), "
+            "against the same emulator in the same run.",
+        ]
     return "\n".join(lines) + "\n"

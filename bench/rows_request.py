@@ -4,7 +4,11 @@ token, throughput and growth. Variants run interleaved so machine noise hits the
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import shutil
 import sqlite3
+import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +28,7 @@ ERD = """erDiagram
     USER { int id PK }
     POST { int id PK }
     COMMENT { int id PK }"""
+PEER = Path(__file__).with_name("litellm_peer.py")
 DOCS_MODEL = "codellama:13b-instruct-q4_K_M"  # the documentation task's model: a check that costs ~nothing
 DOC = "# Blog\n\nUsers write posts; readers leave comments under each post.\n"
 # Each model answers its own task validly: the ERD by default, and a short Markdown document.
@@ -88,6 +93,7 @@ async def overhead_rows(n: int) -> list[Row]:
             docs_base, docs = await _paired(
                 n, 20, _astream(DOCS_MODEL, url), _generate(router, "documentation")
             )
+        peer = await litellm_added(url, n)
     rows = []
     for name, what, base, diff, target in (
         (
@@ -111,7 +117,37 @@ async def overhead_rows(n: int) -> list[Row]:
         rows.append(
             Row(name, what, goal, met, median, p95, baseline_median_ms=ms(base)[0], samples=len(diff))
         )
+    rows[0].detail = peer
     return rows
+
+
+LITELLM = "litellm==1.110.2"  # the bench-only peer, in a throwaway environment of its own
+
+
+async def litellm_added(url: str, n: int) -> dict[str, object]:
+    """LiteLLM's Router (one cloud fallback configured, no validation) against the same emulator:
+    its median beside a bare ChatOllama's, measured right after it in the same run."""
+    uv = shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}  # no fetch from the internet
+    args = [uv, "run", "--isolated", "--no-project", "--with", LITELLM, "python", str(PEER), url]
+    done = await asyncio.to_thread(
+        subprocess.run, [*args, "http://127.0.0.1:9/v1", str(n)], capture_output=True, text=True, env=env
+    )
+    if done.returncode != 0:
+        return {"litellm_router": f"not measured: {done.stderr.strip().splitlines()[-1:]}"}
+    peer = [float(x) for x in json.loads(done.stdout.strip().splitlines()[-1])]
+    bare = _astream(MODEL, url)
+    base = []
+    for _ in range(n):
+        started = time.perf_counter()
+        await bare()
+        base.append(time.perf_counter() - started)
+    return {
+        "litellm_router_median_ms": ms(peer)[0],
+        "litellm_router_p95_ms": ms(peer)[1],
+        "chatollama_median_ms": ms(base)[0],
+        "litellm_router_added_ms": round(ms(peer)[0] - ms(base)[0], 2),
+    }
 
 
 async def validate_warm_row(n: int) -> Row:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from bench import results, rows_faults, rows_request, rows_startup
+from bench import results, rows_faults, rows_request, rows_startup, ui_first_step
 
 
 async def measure(quick: bool) -> list[results.Row]:
@@ -18,6 +18,7 @@ async def measure(quick: bool) -> list[results.Row]:
     rows += await rows_faults.fault_rows(20 if quick else 60)
     rows.append(await rows_request.first_token_row(n // 2))
     rows.append(await rows_request.growth_row(n // 3))
+    rows.append(await asyncio.to_thread(ui_first_step.ui_first_step_row, 5 if quick else 20))
     return rows
 
 

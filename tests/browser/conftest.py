@@ -38,6 +38,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from tests.browser.chainlit_app import app_root
 from tests.browser.proxy import SwitchableProxy
 from tests.conftest import OPENAI_KEY, free_port
 from tests.emulators.ollama import OllamaEmulator
@@ -121,21 +122,6 @@ class App:
     """The Chainlit server's process id."""
 
 
-def _app_root(root: Path) -> Path:
-    """A private Chainlit app root: its `.files/` and translations stay out of the repository.
-
-    Chainlit reads .chainlit/, chainlit.md and public/ from its app root and deletes .files/
-    there when it stops; the committed config and assets are linked or copied in.
-    """
-    (root / ".chainlit").mkdir()
-    shutil.copy(ROOT / ".chainlit" / "config.toml", root / ".chainlit" / "config.toml")
-    shutil.copy(ROOT / "chainlit.md", root / "chainlit.md")
-    (root / "public").symlink_to(ROOT / "ui" / "public", target_is_directory=True)
-    (root / "ui" / "build").mkdir(parents=True)
-    (root / "ui" / "build" / "frontend").symlink_to(setup_frontend.BUILD_DIR, target_is_directory=True)
-    return root
-
-
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + STARTUP_S
     while time.monotonic() < deadline:
@@ -164,7 +150,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     if setup_frontend.check():  # the set-up step normally ran already; make sure of it
         assert setup_frontend.main() == 0, "ui/setup_frontend.py failed"
     ARTIFACTS.mkdir(exist_ok=True)
-    root = _app_root(tmp_path_factory.mktemp("chainlit-root"))
+    root = app_root(tmp_path_factory.mktemp("chainlit-root"))
     log = ARTIFACTS / "chainlit.log"
     with OllamaEmulator() as ollama, OpenAIEmulator() as cloud:
         proxy = SwitchableProxy(int(urlsplit(ollama.url).port or 0))
