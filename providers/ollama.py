@@ -8,6 +8,7 @@ model loading, `ollama stop`, a restart), so a model counts as loaded only when 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -44,6 +45,7 @@ from providers.ollama_types import (
 log = logging.getLogger(__name__)
 _RETRY_STATUSES = frozenset({502, 503})  # Ollama answers 503 when its queue is full
 PS_MAX_AGE_S = 1.0  # how long an /api/ps answer (or our own load/reply) is trusted
+DRAIN_S = 1.0  # how long the end of a finished reply's body is waited for (keeps the connection)
 
 
 def _int(value: Any) -> int | None:
@@ -417,7 +419,8 @@ class OllamaClient:
                             loading=needs_load or reloading(),
                         )
                         raise _Retryable(err) if resp.status_code in _RETRY_STATUSES else err
-                    async for line in resp.aiter_lines():
+                    lines = resp.aiter_lines()
+                    async for line in lines:
                         if not line.strip():
                             continue
                         chunk = parse_line(line, name)
@@ -431,6 +434,14 @@ class OllamaClient:
                                 on_token(text)
                         if chunk.get("done"):
                             stats = final_stats(chunk, started, first_token_at, loop.time())
+                            # Read to the end of the body (the chunked terminator) before leaving:
+                            # a response left unread closes its connection, and every request
+                            # would then open a new one (a TCP handshake, more to a remote host).
+                            # A server that holds the body open after "done" only loses the reuse.
+                            with contextlib.suppress(TimeoutError, httpx.HTTPError):
+                                async with asyncio.timeout(DRAIN_S):
+                                    async for _ in lines:
+                                        pass
                             return Generation("".join(parts), stats)
         except TimeoutError:
             if first_token_at is None:

@@ -181,3 +181,14 @@ async def test_generation_reports_ollamas_counts(client: OllamaClient) -> None:
     assert result.stats.output_tokens and result.stats.input_tokens
     assert result.stats.done_reason == "stop"
     assert result.stats.first_token_s is not None and result.stats.first_token_s <= result.stats.total_s
+
+
+async def test_replies_reuse_one_connection(client: OllamaClient, ollama: OllamaEmulator) -> None:
+    # A reply is read to the end of its body, so its connection goes back to the pool: without
+    # that every request opened a new TCP connection (a handshake each, more to a remote host).
+    messages = [{"role": "user", "content": "ERD for a blog"}]
+    await client.generate(MERMAID, messages)
+    before = ollama.connections
+    for _ in range(5):
+        assert (await client.generate(MERMAID, messages)).text
+    assert ollama.connections == before

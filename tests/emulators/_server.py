@@ -239,6 +239,8 @@ class HTTPEmulator:
         self._stopping = threading.Event()
         self._conns: dict[socket.socket, threading.Thread] = {}
         self._conns_lock = threading.Lock()
+        self.connections = 0
+        """TCP connections accepted so far (a client that keeps its connections alive opens few)."""
 
     def handle(self, ex: Exchange) -> None:
         raise NotImplementedError
@@ -287,6 +289,7 @@ class HTTPEmulator:
     def _track(self, sock: socket.socket) -> None:
         with self._conns_lock:
             self._conns[sock] = threading.current_thread()
+            self.connections += 1
         if self._stopping.is_set():  # accepted while stopping: do not serve it
             with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
