@@ -18,6 +18,7 @@ from understanding.turns import (
     TurnDecision,
     decide_turn,
     is_question,
+    mentioned_tasks,
     normalise,
     without_mentions,
 )
@@ -154,6 +155,26 @@ def test_rule5_a_named_artifact_is_revised_even_after_another_type(config: AppCo
     # "an ERD" names no artifact of the thread: a new one.
     another = decide(config, Fixed("erd"), "an ERD for a pharmacy", thread(ERD, PAGE))
     assert (another.kind, another.task) == ("new", "erd")
+
+
+@pytest.mark.parametrize(
+    ("thread_tasks", "prompt", "named"),
+    [
+        (("erd", "code"), "in the ddl, winner_team_id needs to be nullable", "code"),
+        (("architecture", "code"), "add a dead letter queue to the terraform", "code"),
+        (("code", "documentation"), "what does the -xdev in the one-liner do?", "code"),
+        (("documentation", "mermaid"), "the explanation has that wrong", "documentation"),
+    ],
+)
+def test_the_forms_an_artifact_takes_name_it(
+    config: AppConfig, thread_tasks: tuple[str, ...], prompt: str, named: str
+) -> None:
+    # DDL, terraform and a one-liner are code; an explanation is a document ("explain X" is one).
+    artifacts: dict[str, ThreadArtifact] = {
+        task: {"content": "", "turn": turn, "model": "m", "request": task}
+        for turn, task in enumerate(thread_tasks, start=1)
+    }
+    assert mentioned_tasks(config, prompt, artifacts) == [named]
 
 
 def test_rule6_an_unnamed_edit_revises_the_latest_or_the_more_alike(config: AppConfig) -> None:

@@ -232,8 +232,13 @@ FAMILY_NOUNS: dict[str, tuple[str, ...]] = {
     "code": (
         *("code", "function", "script", "class", "module", "program", "snippet", "method"),
         *("implementation", "component", "query", "tests"),
+        # LABELS.md: DDL, configs such as Dockerfiles, and shell one-liners are code.
+        *("ddl", "terraform", "one-liner", "dockerfile"),
     ),
-    "documentation": ("doc", "docs", "documentation", "document", "write-up", "writeup", "text"),
+    "documentation": (
+        *("doc", "docs", "documentation", "document", "write-up", "writeup", "text"),
+        "explanation",  # LABELS.md: "explain X" asks for documentation
+    ),
     "jira": ("backlog", "items", "list"),
 }
 # Nouns that name an artifact of one of the shipped task types ("the stories" are the JIRA
