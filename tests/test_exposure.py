@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser.conftest import _app_root
+from tests.browser.chainlit_app import app_root as make_app_root
 from tests.conftest import free_port
 from ui.exposure import PASSWORD_ENV, USERNAME_ENV, Access, ExposureError, access_for, is_loopback
 
@@ -57,7 +57,7 @@ def app_env(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def app_root(tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "root").mkdir()
-    yield _app_root(tmp_path / "root")
+    yield make_app_root(tmp_path / "root")
 
 
 def test_app_refuses_to_start_on_all_interfaces_without_a_password(
