@@ -12,16 +12,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from urllib.error import URLError
-from urllib.request import urlopen
 
 from playwright.sync_api import sync_playwright
 
 from bench.emulated import PROMPT, ROOT
 from bench.results import Row, ms
-from tests.browser.chainlit_app import app_root
+from tests.browser.chainlit_app import app_root, wait_ready
 from tests.conftest import free_port
 from tests.emulators.ollama import OllamaEmulator
 
@@ -38,20 +35,6 @@ TIMER_JS = """() => {
         }
     }).observe(document.body, { childList: true, subtree: true });
 }"""
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"chainlit exited with {proc.returncode}")
-        try:
-            with urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except (URLError, OSError):
-            time.sleep(0.1)
-    raise RuntimeError(f"chainlit did not answer {url} within {timeout:g} s")
 
 
 def ui_first_step_row(n: int) -> Row:
@@ -73,7 +56,7 @@ def ui_first_step_row(n: int) -> Row:
         url = f"http://127.0.0.1:{port}"
         samples: list[float] = []
         try:
-            _wait_ready(url, proc)
+            wait_ready(url, proc, 90.0)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
                 login = playwright.request.new_context(base_url=url)

@@ -1,9 +1,13 @@
-"""A private Chainlit app root for a server started by the tests (or the benchmarks)."""
+"""A Chainlit server started by the tests (or the benchmarks): its private app root, its start."""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import time
 from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen
 
 from ui import setup_frontend
 
@@ -23,3 +27,22 @@ def app_root(root: Path) -> Path:
     (root / "ui" / "build").mkdir(parents=True)
     (root / "ui" / "build" / "frontend").symlink_to(setup_frontend.BUILD_DIR, target_is_directory=True)
     return root
+
+
+class NotReady(RuntimeError):
+    """The server exited, or did not answer in time."""
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Return once `url` answers 200; NotReady when `proc` exits first or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise NotReady(f"chainlit exited with {proc.returncode}")
+        try:
+            with urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except (URLError, OSError):
+            time.sleep(0.1)
+    raise NotReady(f"chainlit did not answer {url} within {timeout:g} s")

@@ -17,14 +17,11 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.error import URLError
 from urllib.parse import urlsplit
-from urllib.request import urlopen
 
 import pytest
 from playwright.sync_api import (
@@ -38,7 +35,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.browser.chainlit_app import app_root
+from tests.browser.chainlit_app import NotReady, app_root, wait_ready
 from tests.browser.proxy import SwitchableProxy
 from tests.conftest import OPENAI_KEY, free_port
 from tests.emulators.ollama import OllamaEmulator
@@ -123,17 +120,10 @@ class App:
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"chainlit exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            with urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except (URLError, OSError):
-            time.sleep(0.1)
-    pytest.fail(f"chainlit did not answer {url} within {STARTUP_S:g} s:\n{log.read_text(errors='replace')}")
+    try:
+        wait_ready(url, proc, STARTUP_S)
+    except NotReady as exc:
+        pytest.fail(f"{exc}:\n{log.read_text(errors='replace')}")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
