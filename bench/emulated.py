@@ -19,20 +19,23 @@ MODEL = "mermaid-mistral"
 
 @contextmanager
 def ollama_process(models: dict[str, dict[str, object]] | None = None) -> Iterator[str]:
-    """An Ollama emulator in its own process (so it does not share our GIL); yields its URL."""
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
-        json.dump({"models": models or {}}, spec)
-    args = [sys.executable, "-m", "tests.emulators.ollama", "--port", "0"]
-    if models:
-        args += ["--config", spec.name]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().rsplit(" ", 1)[-1].strip()
-    finally:
-        proc.terminate()
-        proc.wait()
-        Path(spec.name).unlink()
+    """An Ollama emulator in its own process (so it does not share our GIL); yields its URL.
+
+    `models`: the model specs it serves (tests/emulators/ollama.py's --config); None, its defaults.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        args = [sys.executable, "-m", "tests.emulators.ollama", "--port", "0"]
+        if models:
+            spec = Path(tmp) / "models.json"
+            spec.write_text(json.dumps({"models": models}), encoding="utf-8")
+            args += ["--config", str(spec)]
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            yield proc.stdout.readline().rsplit(" ", 1)[-1].strip()
+        finally:
+            proc.terminate()
+            proc.wait()
 
 
 def config_for(url: str, data_dir: Path, **env: str) -> AppConfig:

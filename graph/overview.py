@@ -14,7 +14,7 @@ from providers.errors import ProviderError
 from providers.ollama_budget import display
 from providers.ollama_http import canonical
 from providers.ollama_pool import Host
-from providers.ollama_types import InstalledModel, LoadedModel, ModelStatus
+from providers.ollama_types import LoadedModel, ModelStatus
 from services import Services
 from usage.history import spellings
 
@@ -205,7 +205,7 @@ async def _pool_overview(services: Services) -> Overview:
     hosts = services.pool.hosts
     facts = asyncio.ensure_future(asyncio.to_thread(_local_facts, services, served))
     downs = asyncio.ensure_future(asyncio.to_thread(services.health.host_cooldowns))
-    answers = await asyncio.gather(*(_host_lists(host) for host in hosts), return_exceptions=True)
+    answers = await asyncio.gather(*(host.inspect() for host in hosts), return_exceptions=True)
     local, cooldowns, now = await facts, await downs, time.time()
     installed: dict[str, int] = {}
     loaded: list[LoadedModel] = []
@@ -238,15 +238,6 @@ async def _pool_overview(services: Services) -> Overview:
     ]
     url = ", ".join(host.url for host in hosts)
     return Overview(rows, url, error, None, sum(m.size for m in loaded), host_rows)
-
-
-async def _host_lists(host: Host) -> tuple[list[InstalledModel], list[LoadedModel]]:
-    started = time.monotonic()
-    installed, loaded = await asyncio.gather(
-        host.client.list_available_models(), host.client.list_loaded_models()
-    )
-    host.measured(time.monotonic() - started)
-    return installed, loaded
 
 
 def _host_row(host: Host, health: str, loaded: list[LoadedModel], installed: int | None) -> HostRow:

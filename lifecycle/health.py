@@ -78,7 +78,7 @@ class HealthBook:
 
     async def cooling_now(self, model: str) -> Cooldown | None:
         """`cooling` for the request path: no file I/O when the file was looked at under FRESH_S ago."""
-        return self._running((await self._state_now()).get(MODELS, {}).get(model), model)
+        return self._running(_entry(await self._state_now(), MODELS, model))
 
     def cooldowns(self) -> dict[str, Cooldown]:
         """Every recorded cool-down, running or over (the failure count outlives it)."""
@@ -96,9 +96,12 @@ class HealthBook:
 
     # -- hosts of a pool ---------------------------------------------------------------------
 
-    async def host_down_now(self, url: str) -> Cooldown | None:
-        """The Ollama host's cool-down when one is running (it refused, hung or failed lately)."""
-        return self._running((await self._state_now()).get(HOSTS, {}).get(url), url)
+    async def host_record_now(self, url: str) -> Cooldown | None:
+        """The host's recorded cool-down, running or over (None: no failure since it last answered).
+
+        For the request path: no file I/O when the file was looked at under FRESH_S ago.
+        """
+        return _entry(await self._state_now(), HOSTS, url)
 
     def host_cooldowns(self) -> dict[str, Cooldown]:
         """Every host's recorded cool-down, running or over."""
@@ -115,9 +118,7 @@ class HealthBook:
 
     # -- entries -----------------------------------------------------------------------------
 
-    def _running(self, found: Cooldown | dict[str, Any] | None, key: str = "") -> Cooldown | None:
-        if isinstance(found, dict):
-            found = _cooldown(key, found)
+    def _running(self, found: Cooldown | None) -> Cooldown | None:
         return found if found is not None and found.until > self._clock() else None
 
     async def _state_now(self) -> dict[str, Any]:
@@ -208,6 +209,11 @@ class HealthBook:
 def _cooldowns(state: dict[str, Any]) -> dict[str, Cooldown]:
     entries = state.get(MODELS, {})
     return {name: _cooldown(name, entry) for name, entry in entries.items() if isinstance(entry, dict)}
+
+
+def _entry(state: dict[str, Any], section: str, key: str) -> Cooldown | None:
+    entry = state.get(section, {}).get(key)
+    return _cooldown(key, entry) if isinstance(entry, dict) else None
 
 
 def _cooldown(model: str, entry: dict[str, Any]) -> Cooldown:

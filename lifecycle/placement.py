@@ -16,7 +16,6 @@ load, a timeout) is only skipped there.
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 
 from lifecycle.health import Cooldown, HealthBook
@@ -59,11 +58,14 @@ async def place(pool: OllamaPool, health: HealthBook, model: str, *, allow_pull:
     name = canonical(model)
     skipped: list[str] = []
     live: list[Host] = []
+    records: dict[str, Cooldown] = {}  # hosts with a failure on record, its cool-down running or over
     for host in pool.hosts:
-        down = await health.host_down_now(host.url)
-        if down is not None:
-            skipped.append(f"{host.name} ({describe(down, health.now())})")
-            continue
+        record = await health.host_record_now(host.url)
+        if record is not None:
+            records[host.url] = record
+            if record.left_s(health.now()) > 0:
+                skipped.append(f"{host.name} ({describe(record, health.now())})")
+                continue
         cooling = await health.cooling_now(pool.health_key(name, host))
         if cooling is not None:
             skipped.append(f"{host.name} ({display(name)} cooling down: {cooling.message})")
@@ -73,17 +75,15 @@ async def place(pool: OllamaPool, health: HealthBook, model: str, *, allow_pull:
     views: list[HostView] = []
     for host, answer in zip(live, answers, strict=True):
         if isinstance(answer, ProviderError):
-            down = await asyncio.to_thread(
-                health.record_host_failure, host.url, answer.reason, answer.message
-            )
-            skipped.append(
-                f"{host.name} (down: {answer.message}; skipped for {down.left_s(health.now()):.0f} s)"
-            )
+            failed = health.record_host_failure
+            down = await asyncio.to_thread(failed, host.url, answer.reason, answer.message)
+            skipped.append(f"{host.name} ({describe(down, health.now())})")
         elif isinstance(answer, BaseException):
             raise answer
         else:
             views.append(answer)
-            await asyncio.to_thread(health.record_host_success, host.url)
+            if host.url in records:  # it answered again: its failures are over (no write otherwise)
+                await asyncio.to_thread(health.record_host_success, host.url)
     return _choose(name, views, skipped, allow_pull)
 
 
@@ -120,16 +120,7 @@ def _nowhere(name: str, views: list[HostView], skipped: list[str]) -> ProviderEr
 
 
 async def _inspect(host: Host, name: str) -> HostView:
-    """The host's /api/ps and /api/tags, asked together (each bounded by the client's limits)."""
-    started = time.monotonic()
-    try:
-        async with asyncio.TaskGroup() as group:  # one failing cancels the other
-            ps = group.create_task(host.client.list_loaded_models())
-            tags = group.create_task(host.client.list_available_models())
-    except* ProviderError as failed:
-        raise failed.exceptions[0] from None
-    loaded, installed = ps.result(), tags.result()
-    host.measured(time.monotonic() - started)
+    installed, loaded = await host.inspect()
     size = _size(name, installed)
     return HostView(
         host=host,

@@ -74,13 +74,20 @@ async def _choose(svc: Services, state: State, models: list[str], budget: float 
 
 
 async def _warm(svc: Services, model: str) -> bool:
-    """Whether `model` is loaded: on the one host, or on any host of a pool that answers."""
+    """Whether `model` is loaded: on the one host, or on any host of a pool not marked down.
+
+    A host marked down is not asked: a hanging one would cost every request its inspection limit.
+    """
     if svc.pool.single:
         return await svc.ollama.is_loaded(model)
-    answers = await asyncio.gather(
-        *(h.client.is_loaded(model) for h in svc.pool.hosts), return_exceptions=True
-    )
-    if all(isinstance(answer, BaseException) for answer in answers):
+    now, hosts = svc.health.now(), []
+    for host in svc.pool.hosts:
+        record = await svc.health.host_record_now(host.url)
+        if record is None or record.left_s(now) <= 0:
+            hosts.append(host)
+    answers = await asyncio.gather(*(h.client.is_loaded(model) for h in hosts), return_exceptions=True)
+    # Every host down or failing: the first failure (none asked: placement names each host's reason).
+    if answers and all(isinstance(answer, BaseException) for answer in answers):
         raise next(a for a in answers if isinstance(a, BaseException))
     return any(answer is True for answer in answers)
 

@@ -8,13 +8,16 @@ then nothing here costs a request anything.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from config.schema import OllamaConfig, OllamaHost
+from providers.errors import ProviderError
 from providers.ollama import OllamaClient
 from providers.ollama_http import canonical
+from providers.ollama_types import InstalledModel, LoadedModel
 
 LATENCY_WEIGHT = 0.3  # how much one new inspection round trip moves a host's latency average
 
@@ -34,6 +37,21 @@ class Host:
         """Fold one inspection's round trip into the average."""
         old = self.latency_s
         self.latency_s = seconds if old is None else old + LATENCY_WEIGHT * (seconds - old)
+
+    async def inspect(self) -> tuple[list[InstalledModel], list[LoadedModel]]:
+        """`/api/tags` and `/api/ps`, asked together; the round trip is folded into `latency_s`.
+
+        Each is bounded by the client's inspection limits, and one failing cancels the other.
+        """
+        started = time.monotonic()
+        try:
+            async with asyncio.TaskGroup() as group:
+                tags = group.create_task(self.client.list_available_models())
+                ps = group.create_task(self.client.list_loaded_models())
+        except* ProviderError as failed:
+            raise failed.exceptions[0] from None
+        self.measured(time.monotonic() - started)
+        return tags.result(), ps.result()
 
     def load(self) -> float:
         """Requests in flight here, per unit of weight."""

@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import MERMAID, OPENAI_KEY, free_port
+from tests.conftest import run_cli as run
 from tests.emulators.ollama import OllamaEmulator
 from tests.emulators.openai_compat import OpenAIEmulator
-
-
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ui.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).parent.parent,
-    )
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from config import AppConfig
 from graph.builder import compile_graph
 from graph.checkpoint import close_checkpointer, open_checkpointer
-from tests.conftest import MERMAID, OPENAI_KEY, Rig, free_port
+from tests.conftest import MERMAID, OPENAI_KEY, Rig, free_port, run_cli
 from tests.emulators.ollama import OllamaEmulator
 from tests.postgres import PASSWORD, PostgresServer
 
@@ -69,17 +69,6 @@ async def test_checkpoint_setup_from_concurrent_starts_is_safe(rig: Rig, pg_url:
 # -- two app processes on one PostgreSQL --------------------------------------------------------
 
 
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ui.cli", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 @pytest.fixture
 def app_envs(tmp_path: Path, ollama: OllamaEmulator, pg_url: str) -> tuple[dict[str, str], dict[str, str]]:
     """Two app processes' environments: one database URL, each its own data directory (own machine)."""
@@ -94,9 +83,9 @@ def test_two_processes_share_threads_and_stats_and_lose_no_row(
     app_envs: tuple[dict[str, str], dict[str, str]], ollama: OllamaEmulator, pg_url: str
 ) -> None:
     a, b = app_envs
-    first = cli(a, "ask", "--thread", "blog", "--task", "erd", "ERD for a blog")
+    first = run_cli(a, "ask", "--thread", "blog", "--task", "erd", "ERD for a blog")
     assert first.returncode == 0, first.stderr
-    second = cli(b, "ask", "--thread", "blog", "now add a TAGS table")
+    second = run_cli(b, "ask", "--thread", "blog", "now add a TAGS table")
     assert second.returncode == 0, second.stderr
     assert "continuing the thread's erd request" in second.stderr, second.stderr
     revision = [r for r in ollama.requests if r.path == "/api/chat"][-1]
@@ -124,7 +113,7 @@ def test_two_processes_share_threads_and_stats_and_lose_no_row(
         (rows,) = conn.execute(b"SELECT COUNT(*) FROM requests").fetchone() or (0,)
         (threads,) = conn.execute(b"SELECT COUNT(DISTINCT thread_id) FROM requests").fetchone() or (0,)
     assert (rows, threads) == (requests, 1 + 2 * per_process)
-    stats_a, stats_b = (json.loads(cli(env, "stats", "--json").stdout) for env in (a, b))
+    stats_a, stats_b = (json.loads(run_cli(env, "stats", "--json").stdout) for env in (a, b))
     assert stats_a == stats_b  # one table, whichever process reads it
     assert {s["model"]: s["total"] for s in stats_a} == {MERMAID: requests}
     for env in (a, b):  # nothing in either data directory's SQLite files
@@ -142,7 +131,7 @@ def test_a_bad_url_stops_the_cli_with_one_clear_line(
         "unreachable": postgres.url("postgres", port=port),
         "scheme": f"mysql://modelyard:{PASSWORD}@127.0.0.1:{port}/x",
     }[problem]
-    result = cli(app_envs[0] | {"MODELYARD_DATABASE_URL": url}, "ask", "--task", "erd", "ERD for a blog")
+    result = run_cli(app_envs[0] | {"MODELYARD_DATABASE_URL": url}, "ask", "--task", "erd", "ERD for a blog")
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("modelyard: MODELYARD_DATABASE_URL: ")
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.conftest import MERMAID
+from tests.conftest import run_cli as run
 from tests.emulators.ollama import OllamaEmulator
 
-ROOT = Path(__file__).parent.parent
 BROKEN = "Sure! Here it is:\n```mermaid\nflowchart TD\n  start --> end\n```\nEnjoy."
-
-
-def run(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ui.cli", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
