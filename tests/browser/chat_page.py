@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from weakref import WeakKeyDictionary
 
 from playwright.sync_api import Locator, Page, expect
 
@@ -10,7 +11,14 @@ NODES = ("classify_task", "ensure_model", "local_generate", "validate_output", "
 ANSWER_TIMEOUT_MS = 20_000
 
 
+# How many finished requests a page showed when its latest message was sent: `wait_done` waits
+# for the one after them. The previous turn's step must not pass for the new one (it reads "Used
+# finalize" before the new turn has drawn any step), or a test ends with its request in flight.
+_finished_before: WeakKeyDictionary[Page, int] = WeakKeyDictionary()
+
+
 def send(page: Page, text: str) -> None:
+    _finished_before[page] = page.locator("#step-finalize").count()
     page.fill("#chat-input", text)
     page.click("#chat-submit")
 
@@ -21,8 +29,9 @@ def step(page: Page, node: str) -> Locator:
 
 
 def wait_done(page: Page) -> None:
-    """Wait until the request's last step has finished."""
-    expect(step(page, "finalize")).to_have_text(re.compile(r"Used\s+finalize"), timeout=ANSWER_TIMEOUT_MS)
+    """Wait until the last sent request's last step has finished (the first one, if none was sent)."""
+    done = page.locator("#step-finalize").nth(_finished_before.pop(page, 0))
+    expect(done).to_have_text(re.compile(r"Used\s+finalize"), timeout=ANSWER_TIMEOUT_MS)
 
 
 def answer(page: Page) -> Locator:
