@@ -18,7 +18,7 @@ import pytest
 from config.schema import ValidationConfig
 from validators import MermaidWorker, ParseFailure, ParseResult, Validators
 from validators.mermaid_header import kind_of_type
-from validators.mermaid_process import WORKER_DIR
+from validators.mermaid_process import WORKER_BUNDLED, WORKER_DIR, WORKER_SCRIPT
 
 TIMEOUTS = {"timeout": 5.0, "start_timeout": 30.0}
 
@@ -234,3 +234,21 @@ def test_a_process_that_forgets_to_close_leaves_no_worker_behind() -> None:
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert "Traceback" not in done.stderr and "Warning" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("script", [WORKER_SCRIPT, WORKER_BUNDLED], ids=["source", "bundle"])
+def test_a_request_at_start_is_answered_before_the_warm_up_of_every_type(script: Path) -> None:
+    # The bundle loads each parser without I/O: unless the warm-up yields, stdin waits for all of it.
+    request = json.dumps({"id": 1, "code": "erDiagram\n  A ||--o{ B : has"}) + "\n"
+    done = subprocess.run(
+        ["node", script.name],
+        input=request,
+        cwd=WORKER_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert events[0]["event"] == "ready"
+    assert events[1] == {"id": 1, "valid": True, "type": "er", "ms": events[1]["ms"]}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from validators.background import BackgroundLoop
-from validators.mermaid_process import WORKER_SCRIPT, NodeProcess, WorkerDied, WorkerUnavailable
+from validators.mermaid_process import NodeProcess, WorkerDied, WorkerUnavailable, worker_script
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ class ParseFailure:
 class MermaidWorker:
     """A lazily started, self-healing Node worker; use ``shared_worker`` for the process's one."""
 
-    def __init__(self, *, node: str = "node", script: Path = WORKER_SCRIPT) -> None:
+    def __init__(self, *, node: str = "node", script: Path | None = None) -> None:
+        """`script`: the worker to run; by default the bundle if it is current (`worker_script`)."""
         self._node, self._script = node, script
         self._loop = BackgroundLoop("mermaid-worker")
         self._lock = threading.Lock()
@@ -154,7 +155,7 @@ class MermaidWorker:
                 await self._process.kill()
                 self._process = None
             started = time.perf_counter()
-            process = await NodeProcess.start(self._node, self._script, start_timeout)
+            process = await NodeProcess.start(self._node, self._script or worker_script(), start_timeout)
         except WorkerUnavailable as exc:
             self._unavailable = (time.monotonic() + RESTART_COOLDOWN_S, str(exc))
             log.warning("Mermaid parser unavailable (%s); Mermaid is checked by its header only", exc)

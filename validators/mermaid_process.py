@@ -22,8 +22,29 @@ log = logging.getLogger(__name__)
 
 WORKER_DIR = Path(__file__).with_name("mermaid_worker")
 WORKER_SCRIPT = WORKER_DIR / "worker.mjs"
+WORKER_BUNDLED = WORKER_DIR / "worker.cjs"
+"""Runs worker.mjs as `npm ci` built it (build.mjs): one script and V8's code cache, ~0.8 s faster."""
+_BUILT = "worker.bundle.js"
+_BUILT_FROM = ("worker.mjs", "errors.mjs", "build.mjs", "package-lock.json")
 _LINE_LIMIT = 1 << 20  # replies are small; a long diagram's error snippet stays well under this
 _STDERR_LINES = 50
+
+
+def worker_script(directory: Path = WORKER_DIR) -> Path:
+    """worker.cjs when the bundle is at least as new as everything it was built from, else worker.mjs.
+
+    A stale bundle would run old code: after an edit without `npm ci` (or `make setup`) the
+    source runs instead, slower to start but current.
+    """
+    try:
+        built = (directory / _BUILT).stat().st_mtime
+    except FileNotFoundError:
+        return directory / WORKER_SCRIPT.name
+    sources = (directory / name for name in _BUILT_FROM)
+    if any(path.exists() and path.stat().st_mtime > built for path in sources):
+        log.info("the Mermaid worker's bundle is older than its sources: running worker.mjs (run `npm ci`)")
+        return directory / WORKER_SCRIPT.name
+    return directory / WORKER_BUNDLED.name
 
 
 class WorkerError(Exception):

@@ -27,14 +27,12 @@ for (const name of ['log', 'info', 'debug', 'warn', 'trace']) {
 // linkedom rather than jsdom: 0.2 s to load instead of 1.0 s, with every verdict of the official
 // examples and the mistake corpus identical (tests/test_mermaid_parity.py).
 globalThis.window = parseHTML('<!doctype html><html><head></head><body></body></html>').window;
-const { default: mermaid } = await import('mermaid');
-// 'loose' skips DOMPurify on every label (half the parse time of a flowchart). That is safe here:
-// we only parse, never render or bind a diagram, and validity does not depend on it (the official
-// examples and the mistake corpus get the same verdicts under 'strict').
-mermaid.initialize({ startOnLoad: false, logLevel: 'fatal', securityLevel: 'loose' });
-const { version } = JSON.parse(
-  readFileSync(new URL('./node_modules/mermaid/package.json', import.meta.url), 'utf8'),
-);
+// No top-level await: the bundle is a script (build.mjs), so start-up goes on in listen().
+let mermaid;
+import('mermaid').then((module) => {
+  mermaid = module.default;
+  listen();
+});
 
 // The first parse of each diagram type lazy-loads its parser (230-340 ms): pay that at start,
 // most requested types first. Each sample must parse; a failure is reported in the "warm" event.
@@ -114,6 +112,10 @@ async function pump() {
       send({ id: request.id, ...(await check(String(request.code ?? ''))) });
       continue;
     }
+    // Let stdin's waiting lines in first: in the bundle a parser loads without I/O, so a warm-up
+    // of every type would otherwise run to its end before a request is even read.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (requests.length) continue;
     const sample = warmUp.shift();
     const result = await check(sample);
     warm.ms += result.ms;
@@ -124,23 +126,32 @@ async function pump() {
   if (inputClosed) process.exit(0);
 }
 
-const input = createInterface({ input: process.stdin, crlfDelay: Infinity });
-input.on('line', (line) => {
-  if (!line.trim()) return;
-  let request;
-  try {
-    request = JSON.parse(line);
-  } catch {
-    process.stderr.write(`mermaid worker: ignoring a line that is not JSON: ${line.slice(0, 80)}\n`);
-    return;
-  }
-  requests.push(request);
-  pump();
-});
-input.on('close', () => {
-  inputClosed = true;
-  if (!pumping) process.exit(0);
-});
+function listen() {
+  // 'loose' skips DOMPurify on every label (half the parse time of a flowchart). That is safe here:
+  // we only parse, never render or bind a diagram, and validity does not depend on it (the official
+  // examples and the mistake corpus get the same verdicts under 'strict').
+  mermaid.initialize({ startOnLoad: false, logLevel: 'fatal', securityLevel: 'loose' });
+  const { version } = JSON.parse(
+    readFileSync(new URL('./node_modules/mermaid/package.json', import.meta.url), 'utf8'),
+  );
+  const input = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  input.on('line', (line) => {
+    if (!line.trim()) return;
+    let request;
+    try {
+      request = JSON.parse(line);
+    } catch {
+      process.stderr.write(`mermaid worker: ignoring a line that is not JSON: ${line.slice(0, 80)}\n`);
+      return;
+    }
+    requests.push(request);
+    pump();
+  });
+  input.on('close', () => {
+    inputClosed = true;
+    if (!pumping) process.exit(0);
+  });
 
-send({ event: 'ready', mermaid: version, startup_ms: round(performance.now() - started) });
-pump();
+  send({ event: 'ready', mermaid: version, startup_ms: round(performance.now() - started) });
+  pump();
+}
