@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -30,12 +33,26 @@ def build_graph() -> StateGraph[State, Context, RequestIn, State]:
     builder.add_node("finalize", finalize)
     builder.add_edge(START, "classify_task")
     builder.add_edge("classify_task", "ensure_model")
-    builder.add_conditional_edges("ensure_model", route_after_ensure)
-    builder.add_conditional_edges("local_generate", route_after_generate)
-    builder.add_conditional_edges("validate_output", route_after_validate)
-    builder.add_conditional_edges("cloud_fallback", route_after_cloud)
+    builder.add_conditional_edges("ensure_model", _on_loop(route_after_ensure))
+    builder.add_conditional_edges("local_generate", _on_loop(route_after_generate))
+    builder.add_conditional_edges("validate_output", _on_loop(route_after_validate))
+    builder.add_conditional_edges("cloud_fallback", _on_loop(route_after_cloud))
     builder.add_edge("finalize", END)
     return builder
+
+
+def _on_loop(route: Callable[[State], str]) -> Callable[[State], Awaitable[str]]:
+    """The edge as a coroutine: LangGraph runs a plain function in a worker thread.
+
+    That is a hop of ~0.3 ms per edge on every request. The wrapper keeps the route's name and
+    its Literal return type, from which LangGraph (and Studio's drawing) learn the targets.
+    """
+
+    @functools.wraps(route)
+    async def run(state: State) -> str:
+        return route(state)
+
+    return run
 
 
 def compile_graph(checkpointer: BaseCheckpointSaver[str] | None = None) -> Graph:
