@@ -102,6 +102,29 @@ def test_schemas_are_narrow_and_documented(studio: httpx.Client) -> None:
     assert "response" in schemas["state_schema"]["properties"]
 
 
+def test_studio_draws_every_edge_of_the_graph(studio: httpx.Client) -> None:
+    # The conditional edges' targets come from their Literal return types (graph/builder.py).
+    (assistant,) = studio.post("/assistants/search", json={"graph_id": "modelyard"}).json()
+    drawn = studio.get(f"/assistants/{assistant['assistant_id']}/graph").json()
+    edges = {(e["source"], e["target"]) for e in drawn["edges"]}
+    assert edges == {
+        ("__start__", "classify_task"),
+        ("classify_task", "ensure_model"),
+        ("ensure_model", "local_generate"),
+        ("ensure_model", "cloud_fallback"),
+        ("ensure_model", "finalize"),
+        ("local_generate", "validate_output"),
+        ("local_generate", "cloud_fallback"),
+        ("local_generate", "finalize"),
+        ("validate_output", "finalize"),
+        ("validate_output", "local_generate"),
+        ("validate_output", "cloud_fallback"),
+        ("cloud_fallback", "validate_output"),
+        ("cloud_fallback", "finalize"),
+        ("finalize", "__end__"),
+    }
+
+
 def test_mermaid_request_runs_to_the_end_with_one_checkpoint_per_node(studio: httpx.Client) -> None:
     thread_id, final = _run(studio, {"prompt": "ERD for a blog", "task_type": "erd"})
     response = final["response"]
