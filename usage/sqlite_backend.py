@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
 from usage.backend import Params
-from usage.errors import UsageStoreError
+from usage.errors import UsageStoreBusy, UsageStoreError
 from usage.migrations import Migration, apply_migrations
+
+BUSY_TIMEOUT_MS = 5000
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -21,7 +25,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     try:
         # busy_timeout first: switching to WAL needs a lock another process
         # may briefly hold.
-        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
     except BaseException:
@@ -32,6 +36,8 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 class SqliteBackend:
     """``usage.db`` through sqlite-utils (its savepoints are why the store serialises every use)."""
+
+    local = True
 
     def __init__(self, path: Path, migrations: Sequence[Migration]) -> None:
         self.path = path
@@ -52,6 +58,15 @@ class SqliteBackend:
                 raise UsageStoreError(f"{path}: {exc}") from exc
             raise
 
+    @contextmanager
+    def no_wait(self) -> Iterator[None]:
+        """Busy timeout 0 within: a lock held elsewhere raises UsageStoreBusy at once."""
+        self.db.conn.execute("PRAGMA busy_timeout=0")
+        try:
+            yield
+        finally:
+            self.db.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
     @property
     def conn(self) -> sqlite3.Connection:
         """The one connection (tests write old-schema rows through it)."""
@@ -67,7 +82,7 @@ class SqliteBackend:
             with self.db.conn:
                 cursor = self.db.conn.execute(sql, tuple(values.values()))
         except sqlite3.Error as exc:
-            raise UsageStoreError(f"{self.path}: could not record usage ({exc})") from exc
+            raise self._write_error(exc) from exc
         if cursor.lastrowid is None:
             raise UsageStoreError(f"{self.path}: insert returned no row id")
         return int(cursor.lastrowid)
@@ -78,8 +93,12 @@ class SqliteBackend:
             with self.db.conn:
                 cursor = self.db.conn.execute(sql, params)
         except sqlite3.Error as exc:
-            raise UsageStoreError(f"{self.path}: could not record usage ({exc})") from exc
+            raise self._write_error(exc) from exc
         return cursor.rowcount
+
+    def _write_error(self, exc: sqlite3.Error) -> UsageStoreError:
+        busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF in _BUSY
+        return (UsageStoreBusy if busy else UsageStoreError)(f"{self.path}: could not record usage ({exc})")
 
     def query(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
         """Rows as dicts."""
