@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import threading
 import time
 import traceback
 import uuid
@@ -18,7 +21,7 @@ from config.redaction import redact
 from config.schema import AppConfig, UnknownTaskError
 from graph.builder import Graph, compile_graph
 from graph.checkpoint import BUSY_TIMEOUT_S, close_checkpointer, open_checkpointer
-from nodes.events import StatusEvent, TokenEvent
+from nodes.events import StatusEvent, TokenEvent, events_to
 from nodes.prompt_check import BadPromptError, check_prompt
 from nodes.response import ModelResponse
 from nodes.state import RequestIn
@@ -181,20 +184,11 @@ class ModelRouter:
         classified: dict[str, Any] = {}  # classify_task's update: task, model, the usage row's id
         started = time.time()
         try:
-            # "updates" (not "values"): only finalize's output is needed, not a state copy per step.
-            # durability="exit": one checkpoint write per request instead of one per node (10 -> 3 ms);
-            # LangGraph still writes it when a node raises, so a failed run keeps its checkpoint.
-            async for mode, chunk in self.graph.astream(
-                request,
-                run_config,
-                context=self.context,
-                stream_mode=["custom", "updates"],
-                durability="exit",
-            ):
+            async for mode, chunk in self._run(request, run_config):
                 if mode == "custom":
                     yield cast(Event, chunk)
-                elif "finalize" in chunk:
-                    response = cast(dict[str, Any], chunk)["finalize"]["response"]
+                elif mode == "result":
+                    response = cast(dict[str, Any], chunk)
                 elif "classify_task" in chunk:
                     classified = cast(dict[str, Any], chunk)["classify_task"] or {}
         except Exception as exc:
@@ -208,6 +202,47 @@ class ModelRouter:
             return
         assert response is not None, "the graph ended without finalize"
         yield ModelResponse.from_dict(response)
+
+    async def _run(self, request: RequestIn, run_config: Any) -> AsyncIterator[tuple[str, Any]]:
+        """The graph's ("custom", event), ("updates", chunk) and ("result", response) items, in order.
+
+        The graph runs in a task of its own that sends all three to one queue: events and
+        finalize's response through `events_to` (LangGraph's "custom" mode costs ~1 ms per
+        request), node updates from its stream. Raises what the graph raises, after the response
+        if finalize ran. Closing this generator (the caller stopped or was cancelled) cancels the run.
+        """
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        loop, here = asyncio.get_running_loop(), threading.get_ident()
+
+        def send(event: Any) -> None:  # an event from a worker thread is handed to the loop
+            if threading.get_ident() == here:
+                queue.put_nowait(("custom", event))
+            else:
+                loop.call_soon_threadsafe(queue.put_nowait, ("custom", event))
+
+        async def run() -> None:
+            try:
+                with events_to(send, lambda response: queue.put_nowait(("result", response))):
+                    # "updates" (not "values"): only finalize's output is needed, not a state copy per
+                    # step. durability="exit": one checkpoint write per request instead of one per
+                    # node; LangGraph still writes it when a node raises, so a failed run keeps it.
+                    async for chunk in self.graph.astream(
+                        request, run_config, context=self.context, stream_mode="updates", durability="exit"
+                    ):
+                        queue.put_nowait(("updates", chunk))
+            finally:
+                queue.put_nowait(("end", None))
+
+        task = asyncio.create_task(run(), name="modelyard-graph")
+        try:
+            while (item := await queue.get())[0] != "end":
+                yield item
+            await task  # the graph's exception, if it raised
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     def _unsaved(self, response: ModelResponse, exc: Exception, thread_id: str) -> ModelResponse:
         why = redact(f"{type(exc).__name__}: {exc}", self._secrets)

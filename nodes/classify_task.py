@@ -11,7 +11,7 @@ from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from config.schema import AppConfig
-from nodes.events import emit_status
+from nodes.events import emit_status, writer_for
 from nodes.prompt_check import check_prompt
 from nodes.state import ClassifiedBy, State
 from services import Context, Services, services_for
@@ -84,12 +84,12 @@ async def classify_task(state: State, runtime: Runtime[Context]) -> dict[str, An
     blocked = cloud_policy(config, force_local, available, svc.cloud.missing_setup())
     route = config.route(task)
     emit_status(
-        runtime.stream_writer,
+        writer_for(runtime),
         "classify_task",
         f"Task: {task} ({_how_text(how, task, config)}, {confidence:.2f}) -> {route.model}",
         model=route.model,
     )
-    emit_status(runtime.stream_writer, "classify_task", turn_line(decision))
+    emit_status(writer_for(runtime), "classify_task", turn_line(decision))
     started = time.time()
     return {
         "task": task,

@@ -9,7 +9,7 @@ from langgraph.types import StreamWriter
 
 from config.schema import CloudProviderName, TaskRoute
 from nodes.attempts import failed_attempt, reply_attempt
-from nodes.events import TokenStream, emit_status
+from nodes.events import TokenStream, emit_status, writer_for
 from nodes.messages import chat_messages, is_question
 from nodes.state import Attempt, State
 from nodes.validate_output import cloud_repair_due
@@ -25,7 +25,7 @@ async def cloud_fallback(state: State, runtime: Runtime[Context]) -> dict[str, A
     """Repair the cloud's invalid reply while repairs are left; else try the remaining providers."""
     svc = await services_for(runtime.context)
     route = svc.config.route(state["task"])
-    writer = runtime.stream_writer
+    writer = writer_for(runtime)
     attempts = list(state.get("attempts", []))
     update: dict[str, Any] = {}
     error = state.get("error") or ""

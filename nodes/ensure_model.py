@@ -19,7 +19,7 @@ from lifecycle.choice import Candidate, Choice, choose
 from lifecycle.loading import LoadEvent, load_with_progress
 from lifecycle.placement import place
 from nodes.attempts import failed_attempt
-from nodes.events import emit_status
+from nodes.events import emit_status, writer_for
 from nodes.state import State
 from providers.errors import REASON_TEXT, ProviderError
 from providers.ollama_http import canonical
@@ -40,21 +40,21 @@ async def ensure_model(state: State, runtime: Runtime[Context]) -> dict[str, Any
     budget = state.get("latency_budget_s")
     budget = route.latency_budget_s if budget is None else budget
     if not route.alternates and budget is None:
-        return await _ensure(svc, state, state["model"], runtime.stream_writer)
+        return await _ensure(svc, state, state["model"], writer_for(runtime))
     try:
         choice = await _choose(svc, state, [route.model, *route.alternates], budget)
     except ProviderError as exc:  # Ollama down or hung: the same answer as for the task's own model
-        return _unavailable(state, state["model"], runtime.stream_writer, exc)
-    emit_status(runtime.stream_writer, NODE, f"Route: {choice.reason}", model=choice.model or state["model"])
+        return _unavailable(state, state["model"], writer_for(runtime), exc)
+    emit_status(writer_for(runtime), NODE, f"Route: {choice.reason}", model=choice.model or state["model"])
     chosen: dict[str, Any] = {"route_choice": choice.to_state()}
     if choice.model is None:
         to_cloud = ProviderError("timeout", f"the latency budget chose the cloud: {choice.reason}")
         return {
-            **_unavailable(state, state["model"], runtime.stream_writer, to_cloud, announce=False),
+            **_unavailable(state, state["model"], writer_for(runtime), to_cloud, announce=False),
             **chosen,
         }
     chosen["model"] = choice.model
-    return {**await _ensure(svc, state, choice.model, runtime.stream_writer), **chosen}
+    return {**await _ensure(svc, state, choice.model, writer_for(runtime)), **chosen}
 
 
 async def _choose(svc: Services, state: State, models: list[str], budget: float | None) -> Choice:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Literal, NotRequired, TypedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Literal, NotRequired, TypedDict
 
+from langgraph.runtime import Runtime
 from langgraph.types import StreamWriter
 
 Level = Literal["info", "warning", "error"]
@@ -32,6 +36,43 @@ class TokenEvent(TypedDict):
     kind: Literal["token"]
     text: str
     source: Literal["local", "cloud"]
+
+
+Result = Callable[[dict[str, Any]], None]
+_SINK: ContextVar[tuple[StreamWriter, Result] | None] = ContextVar("modelyard_event_sink", default=None)
+
+
+@contextmanager
+def events_to(sink: StreamWriter, result: Result) -> Iterator[None]:
+    """Within it (and in the tasks it starts), nodes send their events to `sink`, the response to `result`.
+
+    ModelRouter.stream takes the events this way rather than through LangGraph's "custom"
+    stream mode, whose concurrent streaming costs ~1 ms per request (a waiter task per event).
+    Studio, which runs the graph itself, sets no sink: the events go to its stream as before.
+    """
+    token = _SINK.set((sink, result))
+    try:
+        yield
+    finally:
+        _SINK.reset(token)
+
+
+def writer_for(runtime: Runtime[Any]) -> StreamWriter:
+    """Where a node's events go: the caller's sink (`events_to`), else LangGraph's stream."""
+    taken = _SINK.get()
+    return taken[0] if taken is not None else runtime.stream_writer
+
+
+def hand_over(response: dict[str, Any]) -> None:
+    """Give the caller's `result` (`events_to`) finalize's response the moment it exists.
+
+    Its "updates" chunk is not enough: with durability="exit" the checkpoint is written after
+    the last node, and a failed write is raised before LangGraph emits that node's update.
+    The artifact must still reach the user.
+    """
+    taken = _SINK.get()
+    if taken is not None:
+        taken[1](response)
 
 
 def emit_status(

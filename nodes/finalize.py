@@ -11,7 +11,7 @@ from typing import Any
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
-from nodes.events import Level, emit_status
+from nodes.events import Level, emit_status, hand_over, writer_for
 from nodes.messages import is_question
 from nodes.response import ModelResponse
 from nodes.state import HISTORY_CHARS, HISTORY_TURNS, Attempt, HistoryTurn, State
@@ -194,12 +194,14 @@ async def finalize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     try:
         low = await asyncio.to_thread(record)
         if low is not None:
-            emit_status(runtime.stream_writer, NODE, low.message, level="warning", model=row.local_model)
+            emit_status(writer_for(runtime), NODE, low.message, level="warning", model=row.local_model)
     except UsageStoreError:  # statistics must never cost the user the artifact
         log.exception("could not record usage for thread %s", thread_id)
-    emit_status(runtime.stream_writer, NODE, final_line(response), level=_level(response))
+    emit_status(writer_for(runtime), NODE, final_line(response), level=_level(response))
+    delivered = response.to_dict()
+    hand_over(delivered)
     update: dict[str, Any] = {
-        "response": response.to_dict(),
+        "response": delivered,
         "last_task": response.task_type,
         # Inputs are per request: a later request on this thread must not inherit them.
         "task_type": None,

@@ -8,7 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from nodes.attempts import failed_attempt, reply_attempt
-from nodes.events import TokenStream, emit_status
+from nodes.events import TokenStream, emit_status, writer_for
 from nodes.messages import chat_messages, is_question
 from nodes.state import State
 from providers.errors import REASON_TEXT, ProviderError
@@ -21,7 +21,7 @@ NODE = "local_generate"
 async def local_generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Generate with the local model; a failure is recorded as a fallback reason, not raised."""
     svc = await services_for(runtime.context)
-    model, writer = state["model"], runtime.stream_writer
+    model, writer = state["model"], writer_for(runtime)
     route = svc.config.route(state["task"])
     validation = state.get("validation")
     repair = bool(validation) and not (validation or {}).get("valid")

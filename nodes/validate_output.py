@@ -12,7 +12,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import StreamWriter
 
 from config.schema import AppConfig
-from nodes.events import emit_status
+from nodes.events import emit_status, writer_for
 from nodes.messages import is_question
 from nodes.state import State
 from services import Context, services_for
@@ -90,7 +90,7 @@ async def validate_output(state: State, runtime: Runtime[Context]) -> dict[str, 
     """Record the verdict on the latest reply; the edges decide repair, fallback or finish."""
     svc = await services_for(runtime.context)
     route = svc.config.route(state["task"])
-    writer = runtime.stream_writer
+    writer = writer_for(runtime)
     if is_question(state):
         return _answer(state, writer)
     emit_status(writer, NODE, f"Validating {_LABELS[route.validator]}")

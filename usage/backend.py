@@ -24,7 +24,7 @@ class Backend(Protocol):
     the store may run it on the event loop, inside `no_wait`."""
 
     def no_wait(self) -> AbstractContextManager[None]:
-        """Within it, a statement that finds the database locked raises UsageStoreBusy at once."""
+        """Within it, a statement that finds the database locked fails at once instead of waiting."""
         ...
 
     def insert(self, table: str, values: Mapping[str, object]) -> int:

@@ -11,11 +11,10 @@ from typing import Any
 from sqlite_utils import Database
 
 from usage.backend import Params
-from usage.errors import UsageStoreBusy, UsageStoreError
+from usage.errors import UsageStoreError
 from usage.migrations import Migration, apply_migrations
 
 BUSY_TIMEOUT_MS = 5000
-_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -60,7 +59,7 @@ class SqliteBackend:
 
     @contextmanager
     def no_wait(self) -> Iterator[None]:
-        """Busy timeout 0 within: a lock held elsewhere raises UsageStoreBusy at once."""
+        """Busy timeout 0 within: a lock held elsewhere fails the statement at once."""
         self.db.conn.execute("PRAGMA busy_timeout=0")
         try:
             yield
@@ -82,7 +81,7 @@ class SqliteBackend:
             with self.db.conn:
                 cursor = self.db.conn.execute(sql, tuple(values.values()))
         except sqlite3.Error as exc:
-            raise self._write_error(exc) from exc
+            raise UsageStoreError(f"{self.path}: could not record usage ({exc})") from exc
         if cursor.lastrowid is None:
             raise UsageStoreError(f"{self.path}: insert returned no row id")
         return int(cursor.lastrowid)
@@ -93,12 +92,8 @@ class SqliteBackend:
             with self.db.conn:
                 cursor = self.db.conn.execute(sql, params)
         except sqlite3.Error as exc:
-            raise self._write_error(exc) from exc
+            raise UsageStoreError(f"{self.path}: could not record usage ({exc})") from exc
         return cursor.rowcount
-
-    def _write_error(self, exc: sqlite3.Error) -> UsageStoreError:
-        busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF in _BUSY
-        return (UsageStoreBusy if busy else UsageStoreError)(f"{self.path}: could not record usage ({exc})")
 
     def query(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
         """Rows as dicts."""

@@ -15,7 +15,7 @@ from config.schema import QualityConfig
 from usage import history
 from usage import quality as _quality
 from usage.backend import Backend
-from usage.errors import UsageStoreBusy, UsageStoreError
+from usage.errors import UsageStoreError
 from usage.migrations import MIGRATIONS, REQUESTS_TABLE, Migration
 from usage.row import UsageRow
 from usage.sqlite_backend import SqliteBackend
@@ -180,15 +180,19 @@ class UsageStore:
         A local SQLite write takes tens of microseconds, less than the thread hop (~0.3 ms, two
         per request). It runs on the loop only if nothing can make it wait there: the store's
         lock is free (a dashboard query may hold it) and, with the busy timeout at 0, no other
-        process holds the file. Either way it goes to a thread, where waiting is harmless; a
-        write that found the file locked changed nothing, so it runs again whole.
+        process holds the file. Otherwise it goes to a thread, where waiting is harmless.
+
+        Any failure on the loop sends it to the thread too, where a real error is raised again:
+        each write is one statement (or an update, then an insert only if it changed nothing), so
+        one that failed changed nothing. Besides a lock held elsewhere, that covers servers that
+        forbid blocking calls on their loop (`langgraph dev` raises BlockingError for any).
         """
+        self._ensure_open()
         if self._db.local and self._lock.acquire(blocking=False):
             try:
-                self._ensure_open()
                 with self._db.no_wait():
                     return write(*args)
-            except UsageStoreBusy:
+            except Exception:  # noqa: BLE001 - run again below, where a real error is raised
                 pass
             finally:
                 self._lock.release()

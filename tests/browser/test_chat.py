@@ -26,6 +26,7 @@ from tests.browser.conftest import ROOT, App, guard_offline, open_chat, shot
 from tests.conftest import OPENAI_KEY
 from usage.row import UsageRow
 from usage.store import UsageStore
+from validators.mermaid_process import worker_script
 
 MERMAID = "mermaid-mistral"
 LLAMA = "llama3:8b-instruct-q4_K_M"
@@ -72,7 +73,7 @@ def test_the_mermaid_checker_starts_with_the_app_not_with_the_first_request(app:
     # have started the Node worker.
     assert not [r for r in app.ollama.requests if r.path == "/api/chat"]
     deadline = time.monotonic() + 15
-    while not _children_running(app.pid, "worker.mjs"):
+    while not _children_running(app.pid, worker_script().name):  # the bundle's runner, worker.cjs
         assert time.monotonic() < deadline, "no Mermaid worker was started with the app"
         time.sleep(0.2)
 
