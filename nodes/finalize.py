@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -187,12 +186,12 @@ async def finalize(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     judged = bool(row.local_model) and row.local_outcome in ("valid", "repaired", "invalid")
     quality = svc.config.routing.quality
 
-    def record() -> QualityWarning | None:  # one trip to the worker thread for both
+    def record() -> QualityWarning | None:  # both at once: on the loop, or one trip to a thread
         svc.usage.finish_sync(state.get("usage_id"), row)
         return svc.usage.low_quality(row.local_model or "", row.task_type, quality) if judged else None
 
     try:
-        low = await asyncio.to_thread(record)
+        low = await svc.usage.soon(record)
         if low is not None:
             emit_status(writer_for(runtime), NODE, low.message, level="warning", model=row.local_model)
     except UsageStoreError:  # statistics must never cost the user the artifact

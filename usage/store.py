@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from config.redaction import MIN_SECRET_CHARS, redact
 from config.schema import QualityConfig
@@ -82,6 +82,9 @@ _FINISH_COLUMNS = tuple(f.name for f in fields(UsageRow) if f.name != "created_a
 _SCRUBBED = ("error_message", "validation_error")
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class ModelStats:
     """Dashboard line for one model, local or cloud (a model used both ways gets two lines).
@@ -145,7 +148,7 @@ class UsageStore:
         # Every free-text column is scrubbed here, in one place: a crash message or a validator's
         # error may quote a key (an SDK echoing it, a traceback line), and rows outlive logs.
         self._secrets = tuple(s for s in secrets if len(s) >= MIN_SECRET_CHARS)
-        self._lock = threading.RLock()  # _soon holds it around the *_sync calls that take it
+        self._lock = threading.RLock()  # soon() holds it around the *_sync calls that take it
         self._db = backend
         self.where = backend.where
         self._closed = False
@@ -156,8 +159,8 @@ class UsageStore:
         return cls(data_dir / DB_FILENAME, secrets=secrets)
 
     async def record(self, row: UsageRow) -> int:
-        """Insert ``row``; return its id (on the loop when it cannot wait, see ``_soon``)."""
-        return await self._soon(self.record_sync, row)
+        """Insert ``row``; return its id (on the loop when it cannot wait, see ``soon``)."""
+        return await self.soon(self.record_sync, row)
 
     def record_sync(self, row: UsageRow) -> int:
         """Insert ``row``; return its id. Raises UsageStoreError on database errors."""
@@ -172,10 +175,10 @@ class UsageStore:
         Without an id (the start could not be recorded), or when the row is gone, insert ``row``:
         a request always ends with exactly one row.
         """
-        return await self._soon(self.finish_sync, row_id, row)
+        return await self.soon(self.finish_sync, row_id, row)
 
-    async def _soon(self, write: Callable[..., int], *args: Any) -> int:
-        """Run ``write`` on the loop if it cannot wait, else in a worker thread.
+    async def soon(self, work: Callable[..., T], *args: Any) -> T:
+        """Run ``work`` (this store's writes, index reads) on the loop if it cannot wait, else in a thread.
 
         A local SQLite write takes tens of microseconds, less than the thread hop (~0.3 ms, two
         per request). It runs on the loop only if nothing can make it wait there: the store's
@@ -184,19 +187,20 @@ class UsageStore:
 
         Any failure on the loop sends it to the thread too, where a real error is raised again:
         each write is one statement (or an update, then an insert only if it changed nothing), so
-        one that failed changed nothing. Besides a lock held elsewhere, that covers servers that
-        forbid blocking calls on their loop (`langgraph dev` raises BlockingError for any).
+        one that failed changed nothing; ``work`` must keep to that. Besides a lock held elsewhere,
+        that covers servers that forbid blocking calls on their loop (`langgraph dev` raises
+        BlockingError for any).
         """
         self._ensure_open()
         if self._db.local and self._lock.acquire(blocking=False):
             try:
                 with self._db.no_wait():
-                    return write(*args)
+                    return work(*args)
             except Exception:  # noqa: BLE001 - run again below, where a real error is raised
                 pass
             finally:
                 self._lock.release()
-        return await asyncio.to_thread(write, *args)
+        return await asyncio.to_thread(work, *args)
 
     def finish_sync(self, row_id: int | None, row: UsageRow) -> int:
         """``finish`` for synchronous callers. Raises UsageStoreError on database errors."""
