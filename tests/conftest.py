@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,3 +214,33 @@ def postgres() -> Iterator[PostgresServer]:
 def pg_url(postgres: PostgresServer) -> str:
     """A fresh database of the session's PostgreSQL: its MODELYARD_DATABASE_URL."""
     return postgres.database()
+
+
+@contextlib.asynccontextmanager
+async def locked_briefly(path: Path, seconds: float) -> AsyncIterator[list[float]]:
+    """Another process's writer holding the SQLite file `path` for `seconds`.
+
+    Yields the gaps between the ticks of a 10 ms ticker on the event loop, filled in while the
+    block runs: a statement that waited for the lock on the loop shows as one gap that long.
+    """
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(seconds, holder.execute, ["ROLLBACK"])
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(0.01)
+            gaps.append(loop.time() - last)
+            last = loop.time()
+
+    ticks = asyncio.create_task(ticker())
+    release.start()
+    try:
+        yield gaps
+    finally:
+        ticks.cancel()
+        release.join()
+        holder.close()

@@ -3,12 +3,10 @@ each router keeps its own services, nothing stored or logged carries a key, bad 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -20,7 +18,7 @@ from graph import BadPromptError
 from graph.router import ModelRouter
 from services import Context, Services, services_for
 from services.registry import close_lazy_services
-from tests.conftest import MERMAID, OPENAI_KEY, Rig
+from tests.conftest import MERMAID, OPENAI_KEY, Rig, locked_briefly
 from validators import Validators
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,32 +60,12 @@ async def test_a_locked_checkpoint_database_keeps_the_artifact_and_says_the_thre
 async def test_a_briefly_locked_checkpoint_database_is_waited_for_off_the_event_loop(rig: Rig) -> None:
     # Checkpoint statements run on the loop (graph/checkpoint_sqlite.py); one that finds another
     # process's lock waits in a thread, so the app's other requests and pages go on meanwhile.
-    gaps: list[float] = []
-
-    async def ticker() -> None:
-        loop = asyncio.get_running_loop()
-        last = loop.time()
-        while True:
-            await asyncio.sleep(0.01)
-            gaps.append(loop.time() - last)
-            last = loop.time()
-
     async with ModelRouter(rig.config(), checkpoint_busy_timeout=5.0) as router:
         assert (await rig.ask_with(router, "ERD for a blog", thread="t-first")).ok
-        path = rig.data_dir / "checkpoints.db"
-        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        holder.execute("BEGIN EXCLUSIVE")
-        release = threading.Timer(0.6, holder.execute, ["ROLLBACK"])
-        release.start()
-        ticks = asyncio.create_task(ticker())
-        try:
+        async with locked_briefly(rig.data_dir / "checkpoints.db", 0.6) as gaps:
             started = time.monotonic()
             waited = await rig.ask_with(router, "ERD for a shop", thread="t-waited")
             took = time.monotonic() - started
-        finally:
-            ticks.cancel()
-            release.join()
-            holder.close()
     assert waited.ok and waited.warning is None, waited.warning
     assert took >= 0.5  # it did wait for the lock...
     assert gaps and max(gaps) < 0.25, gaps  # ...and the loop kept running all along

@@ -1,6 +1,5 @@
 import asyncio
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 from sqlite_utils import Database
 
+from tests.conftest import locked_briefly
 from usage import (
     MIGRATIONS,
     Migration,
@@ -341,31 +341,12 @@ async def test_concurrent_records_all_land(store: UsageStore) -> None:
 async def test_a_write_that_finds_the_file_locked_waits_in_a_thread_not_on_the_loop(
     store: UsageStore, db_path: Path
 ) -> None:
-    # Writes run on the loop (UsageStore._soon) only while nothing can make them wait there.
+    # Writes run on the loop (UsageStore.soon) only while nothing can make them wait there.
     assert await store.record(make_row(thread_id="before")) == 1
-    holder = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
-    holder.execute("BEGIN EXCLUSIVE")  # another process writing, for less than the busy timeout
-    release = threading.Timer(0.6, holder.execute, ["ROLLBACK"])
-    gaps: list[float] = []
-
-    async def ticker() -> None:
-        loop = asyncio.get_running_loop()
-        last = loop.time()
-        while True:
-            await asyncio.sleep(0.01)
-            gaps.append(loop.time() - last)
-            last = loop.time()
-
-    ticks = asyncio.create_task(ticker())
-    release.start()
-    try:
+    async with locked_briefly(db_path, 0.6) as gaps:  # less than the busy timeout
         started = time.monotonic()
         row_id = await store.record(make_row(thread_id="waited"))
         took = time.monotonic() - started
-    finally:
-        ticks.cancel()
-        release.join()
-        holder.close()
     assert row_id == 2 and took >= 0.5
     assert gaps and max(gaps) < 0.25, gaps  # the loop ran all along
     assert [r["thread_id"] for r in store.recent()] == ["waited", "before"]
