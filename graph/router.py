@@ -9,7 +9,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
 from typing import Any, cast
 
@@ -184,13 +184,15 @@ class ModelRouter:
         classified: dict[str, Any] = {}  # classify_task's update: task, model, the usage row's id
         started = time.time()
         try:
-            async for mode, chunk in self._run(request, run_config):
-                if mode == "custom":
-                    yield cast(Event, chunk)
-                elif mode == "result":
-                    response = cast(dict[str, Any], chunk)
-                elif "classify_task" in chunk:
-                    classified = cast(dict[str, Any], chunk)["classify_task"] or {}
+            # aclosing: a caller that stops reading (or is cancelled) ends the run at once.
+            async with contextlib.aclosing(self._run(request, run_config)) as items:
+                async for mode, chunk in items:
+                    if mode == "custom":
+                        yield cast(Event, chunk)
+                    elif mode == "result":
+                        response = cast(dict[str, Any], chunk)
+                    elif "classify_task" in chunk:
+                        classified = cast(dict[str, Any], chunk)["classify_task"] or {}
         except Exception as exc:
             if response is not None:
                 # finalize ran (artifact and usage row done); only saving the thread failed.
@@ -203,7 +205,7 @@ class ModelRouter:
         assert response is not None, "the graph ended without finalize"
         yield ModelResponse.from_dict(response)
 
-    async def _run(self, request: RequestIn, run_config: Any) -> AsyncIterator[tuple[str, Any]]:
+    async def _run(self, request: RequestIn, run_config: Any) -> AsyncGenerator[tuple[str, Any], None]:
         """The graph's ("custom", event), ("updates", chunk) and ("result", response) items, in order.
 
         The graph runs in a task of its own that sends all three to one queue: events and
@@ -223,9 +225,9 @@ class ModelRouter:
         async def run() -> None:
             try:
                 with events_to(send, lambda response: queue.put_nowait(("result", response))):
-                    # "updates" (not "values"): only finalize's output is needed, not a state copy per
-                    # step. durability="exit": one checkpoint write per request instead of one per
-                    # node; LangGraph still writes it when a node raises, so a failed run keeps it.
+                    # "updates" (not "values"): only classify_task's update is read (a crash's usage
+                    # row), not a state copy per step. durability="exit": one checkpoint write per
+                    # request, not one per node; LangGraph still writes it when a node raises.
                     async for chunk in self.graph.astream(
                         request, run_config, context=self.context, stream_mode="updates", durability="exit"
                     ):

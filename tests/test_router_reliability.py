@@ -3,6 +3,7 @@ each router keeps its own services, nothing stored or logged carries a key, bad 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import subprocess
@@ -70,6 +71,23 @@ async def test_a_briefly_locked_checkpoint_database_is_waited_for_off_the_event_
     assert took >= 0.5  # it did wait for the lock...
     assert gaps and max(gaps) < 0.25, gaps  # ...and the loop kept running all along
     assert rig.checkpoint_count("t-waited") >= 1
+
+
+async def test_a_caller_that_stops_reading_cancels_the_run_and_the_router_goes_on(rig: Rig) -> None:
+    # ModelRouter.stream runs the graph in a task of its own: closing the stream must end it.
+    rig.ollama.update_model(MERMAID, token_delay=0.2)
+    async with ModelRouter(rig.config()) as router:
+        stream = router.stream("ERD for a blog", task_type="erd", thread_id="t-stopped")
+        async for item in stream:
+            if isinstance(item, dict) and item["kind"] == "token":
+                break
+        await stream.aclose()
+        assert not [t for t in asyncio.all_tasks() if t.get_name() == "modelyard-graph"]
+        rig.ollama.update_model(MERMAID, token_delay=0.0)
+        after = await rig.ask_with(router, "ERD for a zoo", thread="t-after")
+    assert after.ok, after.error_message
+    statuses = {r["thread_id"]: r["status"] for r in rig.usage_rows()}
+    assert statuses == {"t-stopped": "interrupted", "t-after": "success"}
 
 
 async def test_two_routers_with_the_same_config_use_and_close_only_their_own_services(rig: Rig) -> None:
