@@ -5,9 +5,9 @@ request runs about six of them (read the thread, write the checkpoint and its wr
 The hops cost ~2 ms per request; the statements themselves, on a local file in WAL mode with
 synchronous=NORMAL, take tens of microseconds, less than one hop.
 
-The loop must still never wait for another process's lock: the connection's busy timeout is 0
-on the loop, and a statement that finds the database locked (SQLITE_BUSY) is run again in a
-worker thread with the full busy timeout. An asyncio lock keeps one call at a time, so the loop
+The loop must still never wait for another process's lock: the busy timeout is 0 on the loop
+(`without_waiting`), and a statement that finds the database locked (SQLITE_BUSY) is run again
+in a worker thread with the full busy timeout. An asyncio lock keeps one call at a time, so the loop
 never blocks on the saver's own thread lock while that thread waits.
 """
 
@@ -30,6 +30,8 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.sqlite import SqliteSaver
 from typing_extensions import override
 
+from database.sqlite_wait import without_waiting
+
 T = TypeVar("T")
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
@@ -41,7 +43,6 @@ class LoopSqliteSaver(SqliteSaver):
         super().__init__(conn)
         self._busy_ms = int(busy_timeout * 1000)
         self._serial = asyncio.Lock()
-        conn.execute("PRAGMA busy_timeout=0")
 
     @classmethod
     def open(cls, path: Path, *, busy_timeout: float) -> LoopSqliteSaver:
@@ -63,19 +64,12 @@ class LoopSqliteSaver(SqliteSaver):
     async def _run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         async with self._serial:
             try:
-                return call(*args, **kwargs)
+                with without_waiting(self.conn, self._busy_ms):
+                    return call(*args, **kwargs)
             except sqlite3.OperationalError as exc:
                 if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _BUSY:
                     raise
-            return await asyncio.to_thread(self._waiting, call, *args, **kwargs)
-
-    def _waiting(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """`call` with the full busy timeout, off the loop (another process holds the lock)."""
-        self.conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
-        try:
-            return call(*args, **kwargs)
-        finally:
-            self.conn.execute("PRAGMA busy_timeout=0")
+            return await asyncio.to_thread(call, *args, **kwargs)  # another process holds the file
 
     @override
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:

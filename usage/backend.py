@@ -8,7 +8,6 @@ backend need not be thread-safe. Write failures raise UsageStoreError naming ``w
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 Params = Sequence[object] | Mapping[str, object]
@@ -19,13 +18,6 @@ class Backend(Protocol):
 
     where: str
     """Names the database in messages: the file, or PostgreSQL's host:port/database (no password)."""
-    local: bool
-    """A statement takes microseconds unless another process holds a lock (a local SQLite file):
-    the store may run it on the event loop, inside `no_wait`."""
-
-    def no_wait(self) -> AbstractContextManager[None]:
-        """Within it, a statement that finds the database locked fails at once instead of waiting."""
-        ...
 
     def insert(self, table: str, values: Mapping[str, object]) -> int:
         """Insert one row, committed at once; return its id."""

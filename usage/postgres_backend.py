@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
 from typing import Any
 
@@ -35,12 +34,6 @@ def translate(sql: str) -> str:
 
 class PostgresBackend:
     """The usage table on PostgreSQL; migrations applied under an advisory lock at open."""
-
-    local = False  # every statement is a network round trip: the store runs it in a thread
-
-    def no_wait(self) -> AbstractContextManager[None]:
-        """Not used (not `local`); PostgreSQL waits for row locks only, never for the whole table."""
-        return nullcontext()
 
     def __init__(self, url: DatabaseUrl, migrations: Sequence[SqlMigration] = PG_MIGRATIONS) -> None:
         self.url = url

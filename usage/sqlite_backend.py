@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
+from database.sqlite_wait import without_waiting
 from usage.backend import Params
 from usage.errors import UsageStoreError
 from usage.migrations import Migration, apply_migrations
@@ -36,8 +37,6 @@ def _connect(path: Path) -> sqlite3.Connection:
 class SqliteBackend:
     """``usage.db`` through sqlite-utils (its savepoints are why the store serialises every use)."""
 
-    local = True
-
     def __init__(self, path: Path, migrations: Sequence[Migration]) -> None:
         self.path = path
         self.where = str(path)
@@ -57,14 +56,9 @@ class SqliteBackend:
                 raise UsageStoreError(f"{path}: {exc}") from exc
             raise
 
-    @contextmanager
-    def no_wait(self) -> Iterator[None]:
-        """Busy timeout 0 within: a lock held elsewhere fails the statement at once."""
-        self.db.conn.execute("PRAGMA busy_timeout=0")
-        try:
-            yield
-        finally:
-            self.db.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    def no_wait(self) -> AbstractContextManager[None]:
+        """Within it, a statement that finds the file locked by another process fails at once."""
+        return without_waiting(self.db.conn, BUSY_TIMEOUT_MS)
 
     @property
     def conn(self) -> sqlite3.Connection:

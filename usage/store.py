@@ -192,7 +192,8 @@ class UsageStore:
         BlockingError for any).
         """
         self._ensure_open()
-        if self._db.local and self._lock.acquire(blocking=False):
+        # Only a local file: a PostgreSQL statement is a network round trip, always in a thread.
+        if isinstance(self._db, SqliteBackend) and self._lock.acquire(blocking=False):
             try:
                 with self._db.no_wait():
                     return work(*args)
