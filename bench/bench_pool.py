@@ -2,7 +2,7 @@
 
 gpu-1 has mermaid-mistral loaded, gpu-2 has it installed only, and "stuck" accepts connections and
 never answers. Each emulator runs in-process on loopback; the requests go through the whole
-graph. Usage: uv run python bench/bench_pool.py [-n 10]
+graph. Usage: uv run python -m bench.bench_pool [-n 10]
 """
 
 from __future__ import annotations

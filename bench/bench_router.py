@@ -2,7 +2,7 @@
 
 The Ollama emulator runs in its own process (so it does not share our GIL) and answers
 instantly; what remains is each client's own cost. Runs are interleaved so that machine
-noise hits every variant alike. Usage: uv run python bench/bench_router.py [-n 200]
+noise hits every variant alike. Usage: uv run python -m bench.bench_router [-n 200]
 """
 
 from __future__ import annotations

@@ -96,7 +96,9 @@ def transport_error(exc: httpx.HTTPError, base_url: str, what: str) -> ProviderE
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return ProviderError("server_down", f"Ollama is not reachable at {base_url} ({exc})")
     if isinstance(exc, httpx.TimeoutException):
-        return ProviderError("timeout", f"Ollama did not answer {what} in time ({exc!r})")
+        # httpx's timeouts carry no text: the class (ReadTimeout, PoolTimeout...) says which limit.
+        kind = type(exc).__name__
+        return ProviderError("timeout", f"Ollama at {base_url} did not answer {what} in time ({kind})")
     return ProviderError("generation_error", f"connection to Ollama lost during {what} ({exc!r})")
 
 
