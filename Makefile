@@ -19,7 +19,7 @@ $(WORKER)/node_modules/.package-lock.json: $(WORKER)/package-lock.json
 	cd $(WORKER) && npm ci --no-audit --no-fund --loglevel=error
 
 # `npm ci` bundles the worker too (build.mjs); an edit to its sources since then rebuilds it.
-$(WORKER)/worker.bundle.js: $(WORKER)/node_modules/.package-lock.json $(WORKER)/worker.mjs $(WORKER)/errors.mjs $(WORKER)/build.mjs
+$(WORKER)/worker.bundle.js: $(WORKER)/node_modules/.package-lock.json $(WORKER)/worker.mjs $(WORKER)/errors.mjs $(WORKER)/build.mjs $(WORKER)/patches.mjs
 	cd $(WORKER) && node build.mjs
 
 # The browser tests' accessibility checker (tests/browser/test_a11y.py): axe-core, pinned the same way.

@@ -25,7 +25,7 @@ WORKER_SCRIPT = WORKER_DIR / "worker.mjs"
 WORKER_BUNDLED = WORKER_DIR / "worker.cjs"
 """Runs worker.mjs as `npm ci` built it (build.mjs): one script and V8's code cache, ~0.8 s faster."""
 _BUILT = "worker.bundle.js"
-_BUILT_FROM = ("worker.mjs", "errors.mjs", "build.mjs", "package-lock.json")
+_BUILT_FROM = ("worker.mjs", "errors.mjs", "build.mjs", "patches.mjs", "package-lock.json")
 _LINE_LIMIT = 1 << 20  # replies are small; a long diagram's error snippet stays well under this
 _STDERR_LINES = 50
 
