@@ -242,6 +242,8 @@ def test_add_routes_a_task_to_an_installed_model_from_the_panel(chat: Page, app:
     assert not written.exists()
 
     add.locator("#model-add-name").fill(CODELLAMA)
+    # The first notice redraws the panel: Add only once the field holds the new name.
+    expect(add.locator("#model-add-name")).to_have_value(CODELLAMA)
     add.get_by_role("button", name="Add").click()
     expect(notice).to_contain_text(
         f"architecture: model mermaid-mistral -> {CODELLAMA} (previous kept as alternate)"
@@ -259,6 +261,7 @@ def test_add_routes_a_task_to_an_installed_model_from_the_panel(chat: Page, app:
     # Back to the packaged routing for the next tests (the router serves each change at once:
     # tests/test_models_add.py::test_a_rerouted_router_serves_the_new_model_at_once).
     add.locator("#model-add-name").fill(MERMAID)
+    expect(add.locator("#model-add-name")).to_have_value(MERMAID)
     add.get_by_role("button", name="Add").click()
     expect(notice).to_contain_text(f"architecture: model {CODELLAMA} -> {MERMAID}")
 
@@ -441,6 +444,7 @@ def test_a_long_message_is_collapsed_behind_show_all(chat: Page, app: App) -> No
 
 
 def _height(locator: Locator) -> float:
+    expect(locator).to_be_visible()  # a reloading page may have it in the DOM but not laid out yet
     box = locator.bounding_box()
     assert box is not None
     return box["height"]
