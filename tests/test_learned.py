@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,11 +13,13 @@ import pytest
 from config import AppConfig, TaskRoute, load_config
 from understanding.embedding import Embedder
 from understanding.features import BUCKETS, lexical_vector, words
-from understanding.fitted import Fitted, cache_dir, fit_key, fitted_layers
+from understanding.fitted import Fitted, cache_dir, fit_key, fitted_layers, save
 from understanding.linear import RidgeClassifier
 from understanding.semantic import SemanticIndex
 from understanding.training import TRAIN_PATH, load_followups, training_examples, training_followups
 from understanding.turn_model import TurnModel
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +154,57 @@ def test_an_unwritable_cache_costs_only_a_refit(config: AppConfig, tmp_path: Pat
     embedder = tiny_embedder()
     got = fitted_layers(config, embedder, lambda: tiny_fit(embedder, calls), directory=blocked / "cache")
     assert calls == [1] and got.index.tasks == ("erd", "code")
+
+
+def test_a_fit_written_elsewhere_is_loaded_and_a_failed_one_is_made_here(
+    config: AppConfig, tmp_path: Path
+) -> None:
+    calls: list[int] = []
+    embedder = tiny_embedder()
+
+    def child(path: Path) -> bool:  # stands in for the child process: writes the file, says so
+        save(path, tiny_fit(tiny_embedder(), []))
+        return True
+
+    got = fitted_layers(
+        config, embedder, lambda: tiny_fit(embedder, calls), directory=tmp_path / "a", elsewhere=child
+    )
+    assert calls == [] and got.index.tasks == ("erd", "code")
+    other = tiny_embedder()  # another process's: the first fit is not in its memory
+    got = fitted_layers(
+        config,
+        other,
+        lambda: tiny_fit(other, calls),
+        directory=tmp_path / "b",
+        elsewhere=lambda _: False,
+    )
+    assert calls == [1] and got.index.tasks == ("erd", "code")
+
+
+def test_a_cold_fit_spends_its_cpu_in_a_child_process(tmp_path: Path) -> None:
+    """The real fit, from an empty cache: the parent only loads the embedding model and the file."""
+    code = """
+import resource, sys
+from config import load_config
+from understanding.classifier import TaskClassifier
+def cpu(who): return (lambda u: u.ru_utime + u.ru_stime)(resource.getrusage(who))
+classifier = TaskClassifier(load_config(env={"MODELYARD_DATA_DIR": sys.argv[1]}))
+assert classifier.wait_ready(170), classifier.load_error
+print(cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN), classifier.task_probabilities("ERD for a zoo")["erd"])
+"""
+    env = {**os.environ, "MODELYARD_CACHE_DIR": str(tmp_path / "cache")}
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=200,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    own, children, erd = (float(x) for x in run.stdout.split())
+    assert children > 2.0 and own < children / 2, (own, children)  # the fit ran in the child
+    assert erd > 0.5 and len(list((tmp_path / "cache").glob("understanding-*.npz"))) == 1
 
 
 def test_the_key_changes_with_what_a_fit_depends_on(config: AppConfig, tmp_path: Path) -> None:

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 
 from config.schema import AppConfig
 from providers.ollama import OllamaClient
 from understanding.embedding import BackgroundLoad, Embedder, load_wordllama
+from understanding.fit_process import fit_in_child
 from understanding.fitted import Fitted, fitted_layers
 from understanding.keywords import keyword_guess
 from understanding.model_layer import ask_model
@@ -52,15 +54,20 @@ class TaskClassifier:
         self._ollama = ollama
         self._index: SemanticIndex | None = None
         self._turns: TurnModel | None = None
+        # Only the packaged embedding model can be loaded again in a child process.
+        self._fit_in_child = loader is load_wordllama
         self._load = BackgroundLoad(loader, self._prepare, start=learn)
 
     def _prepare(self, embedder: Embedder) -> None:
         # Runs in the loader thread: the learned layers come from the process's or the
-        # machine's cache of an earlier fit, else are fitted here (`understanding.fitted`).
-        fitted = fitted_layers(self._config, embedder, lambda: self._fit(embedder))
+        # machine's cache of an earlier fit, else are fitted in a child process, else here
+        # (`understanding.fitted`).
+        elsewhere = partial(fit_in_child, self._config) if self._fit_in_child else None
+        fitted = fitted_layers(self._config, embedder, lambda: self.fit(embedder), elsewhere=elsewhere)
         self._index, self._turns = fitted.index, fitted.turns
 
-    def _fit(self, embedder: Embedder) -> Fitted:
+    def fit(self, embedder: Embedder) -> Fitted:
+        """Fit the learned layers to the training set (seconds of CPU; `fitted_layers` keeps it)."""
         # The turn model is fitted to follow-ups classified by the semantic layer, as in use.
         index = SemanticIndex.fit(embedder, training_examples(self._config))
         self._index = index

@@ -8,7 +8,8 @@ competes with the request path. So a fit is kept:
   a server with several routers fits once);
 - on disk, as plain arrays (`numpy.savez`, no pickle), in `$MODELYARD_CACHE_DIR`, else
   `$XDG_CACHE_HOME/modelyard`, else `~/.cache/modelyard`: a later process loads it in
-  milliseconds.
+  milliseconds. A cold fit runs in a child process (`understanding.fit_process`) that writes
+  this file, so its CPU does not compete with the parent's requests for the GIL.
 
 The key is a hash of everything a fit depends on: the source of this package (features, rules,
 constants), the training data, the routing config (tasks, keywords, examples, thresholds) and
@@ -83,9 +84,18 @@ def _path(directory: Path, key: str) -> Path:
 
 
 def fitted_layers(
-    config: AppConfig, embedder: Embedder, fit: Callable[[], Fitted], *, directory: Path | None = None
+    config: AppConfig,
+    embedder: Embedder,
+    fit: Callable[[], Fitted],
+    *,
+    directory: Path | None = None,
+    elsewhere: Callable[[Path], bool] | None = None,
 ) -> Fitted:
-    """The fit for `config`: from memory, else from disk, else `fit()` (then kept in both)."""
+    """The fit for `config`: from memory, else from disk, else `fit()` (then kept in both).
+
+    `elsewhere(path)`, if given, is tried before `fit()`: it writes the fit to `path` some other
+    way (a child process, `understanding.fit_process`) and says whether it did.
+    """
     key = fit_key(config)
     with _lock:  # two classifiers built at once fit once
         found = _memory.get((key, id(embedder)))
@@ -93,9 +103,11 @@ def fitted_layers(
             return found
         path = _path(directory or cache_dir(), key)
         found = _load(path, embedder)
+        if found is None and elsewhere is not None and elsewhere(path):
+            found = _load(path, embedder)
         if found is None:
             found = fit()
-            _save(path, found)
+            save(path, found)
         _memory[(key, id(embedder))] = found
         return found
 
@@ -138,7 +150,8 @@ def _load(path: Path, embedder: Embedder) -> Fitted | None:
     return Fitted(index, turns)
 
 
-def _save(path: Path, fitted: Fitted) -> None:
+def save(path: Path, fitted: Fitted) -> None:
+    """Keep `fitted` at `path` (a failure to write is logged: the next process fits again)."""
     empty = np.zeros((0, 0), np.float32)
     model, turns = fitted.index.model, fitted.turns
     arrays = {
