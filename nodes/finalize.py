@@ -115,6 +115,7 @@ def build_response(state: State, thread_id: str | None) -> ModelResponse:
         thread_id=thread_id,
         checked=checked,
         prose=is_question(state),
+        language=validation.get("language") if content else None,
     )
 
 

@@ -35,6 +35,8 @@ class ModelResponse:
     """False when no parser could check `content` (code in a language we cannot parse)."""
     prose: bool = False
     """True when `content` answers a question about an artifact: text, not an artifact (not validated)."""
+    language: str | None = None
+    """For code: the language its validator judged it in ("rust"), from the request or the fence."""
 
     @property
     def ok(self) -> bool:

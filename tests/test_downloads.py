@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from nodes.response import ModelResponse
+from tests.conftest import Rig
 from ui.answer import answer_markdown, jira_markdown, jira_tasks
 from ui.downloads import JIRA_CSV_COLUMNS, base_name, code_language, downloads, slug
 from validators.jira import check_jira
@@ -233,6 +234,22 @@ def test_slugs_are_short_ascii_and_skip_filler_words() -> None:
     assert base_name("erd", "ERD for a blog") == "erd-blog"
     assert base_name("my_task", "  ") == "my-task"
     assert base_name("", None) == "artifact"
+
+
+def test_code_is_saved_in_the_language_its_validator_judged() -> None:
+    # The fence said Rust; the delivered code has no fence left and the request names no language.
+    rust = response(content="fn main() {}", task_type="code", language="rust")
+    assert list(files(rust, "code", "a word counter")) == ["code-word-counter.rs"]
+
+
+async def test_a_fenced_answer_s_language_reaches_the_response(rig: Rig) -> None:
+    codellama = "codellama:13b-instruct-q4_K_M"
+    rig.ollama.update_model(codellama, reply="```javascript\nconst add = (a, b) => a + b;\n```")
+    answer = await rig.ask(rig.config(), "a function that adds two numbers", task="code")
+    assert answer.ok and answer.language == "javascript", answer
+    assert list(files(answer, "code", "a function that adds two numbers")) == [
+        "code-function-adds-two-numbers.js"
+    ]
 
 
 def test_code_language_prefers_the_request_then_the_content() -> None:

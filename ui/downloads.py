@@ -186,7 +186,8 @@ def downloads(response: ModelResponse, validator: str | None, prompt: str | None
         return [Download(f"{name}.html", "text/html", _text(content))]
     if validator == "documentation":
         return [Download(f"{name}.md", "text/markdown", _text(content))]
-    language = code_language(content, prompt) if validator == "code" else None
+    # The validator's language (it read the fence, which the delivered code no longer has) first.
+    language = (response.language or code_language(content, prompt)) if validator == "code" else None
     extension = CODE_EXTENSIONS.get(language or "", "txt")
     return [Download(f"{name}.{extension}", _CODE_MIME.get(language or "", "text/plain"), _text(content))]
 
