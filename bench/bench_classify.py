@@ -36,8 +36,8 @@ def main() -> int:
     started = time.perf_counter()
     from config import load_config
     from understanding import TaskClassifier
-    from understanding.evaluate import DATA_DIR, load_requests
-    from understanding.training import load_followups, thread_artifacts
+    from understanding.evaluate import load_requests
+    from understanding.training import DATA_DIR, load_followups, thread_artifacts
     from understanding.turns import decide_turn
 
     config = load_config()

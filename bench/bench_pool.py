@@ -33,7 +33,7 @@ async def ask(router: ModelRouter, prompt: str, thread: str) -> tuple[str, float
     async for item in router.stream(prompt, task_type="erd", thread_id=thread, force_local=True):
         if isinstance(item, ModelResponse):
             assert item.ok, item.error_message
-        elif item.get("message", "").startswith("Host: "):
+        elif item["kind"] == "status" and item["message"].startswith("Host: "):
             host = item["message"].removeprefix("Host: ")
     return host, time.monotonic() - started
 

@@ -40,7 +40,7 @@ def ms(samples: list[float]) -> tuple[float, float]:
 
 def machine() -> dict[str, object]:
     """What the figures depend on: CPUs, Python, the packages on the request path."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
@@ -57,9 +57,10 @@ def machine() -> dict[str, object]:
 
 def write(rows: list[Row], directory: Path = HERE) -> None:
     """bench/results.json (machine-readable) and bench/results.md (the README links it)."""
-    data = {"machine": machine(), "rows": [asdict(row) for row in rows]}
+    about = machine()
+    data = {"machine": about, "rows": [asdict(row) for row in rows]}
     (directory / "results.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    (directory / "results.md").write_text(markdown(rows, data["machine"]), encoding="utf-8")
+    (directory / "results.md").write_text(markdown(rows, about), encoding="utf-8")
 
 
 def _figure(row: Row) -> str:
