@@ -127,19 +127,32 @@ async def _load(
     report: Report,
     notify: Callable[[str], None] | None,
 ) -> float:
-    started = time.monotonic()
     known = times.median_s is not None
-    report(
-        LoadEvent(
-            f"Loading {display(name)} ({expectation(times)})...", 0.0, times.median_s, 0.0 if known else None
+    started: float | None = None
+
+    def begin() -> None:
+        # Announced once the memory budget has made room: its "Unloading ... to make room" and
+        # "Waiting for ..." lines come first, and the load's clock starts here.
+        nonlocal started
+        started = time.monotonic()
+        report(
+            LoadEvent(
+                f"Loading {display(name)} ({expectation(times)})...",
+                0.0,
+                times.median_s,
+                0.0 if known else None,
+            )
         )
+
+    load = asyncio.ensure_future(
+        ollama.load_model(name, keep_alive=keep_alive, notify=notify, admitted=begin)
     )
-    load = asyncio.ensure_future(ollama.load_model(name, keep_alive=keep_alive, notify=notify))
     try:
         while True:
             done, _ = await asyncio.wait({load}, timeout=TICK_S)
             if done:
                 return load.result()
-            report(tick(name, time.monotonic() - started, times.median_s))
+            if started is not None:
+                report(tick(name, time.monotonic() - started, times.median_s))
     finally:
         load.cancel()

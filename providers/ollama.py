@@ -186,17 +186,25 @@ class OllamaClient:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def load_model(
-        self, model: str, *, keep_alive: str | int | None = None, notify: Notify | None = None
+        self,
+        model: str,
+        *,
+        keep_alive: str | int | None = None,
+        notify: Notify | None = None,
+        admitted: Callable[[], None] | None = None,
     ) -> float:
         """Load `model` (empty generate with keep_alive); concurrent callers share one load.
 
         `keep_alive` (default `ollama.keep_alive`) is how long Ollama keeps it resident after.
-        With a memory budget, room is made first; `notify` hears what is unloaded for it.
-        Returns the seconds this caller waited.
+        With a memory budget, room is made first; `notify` hears what is unloaded for it, and
+        `admitted` is called once there is room, as the load itself starts. Returns the seconds
+        this caller waited.
         """
         name = canonical(model)
         started = self._clock()
         async with self.budget.admit(name, notify):
+            if admitted is not None:
+                admitted()
             task = self._loads.get(name)
             if task is None:
                 task = asyncio.create_task(self._load(name, keep_alive), name=f"ollama-load:{name}")

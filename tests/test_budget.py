@@ -146,9 +146,13 @@ async def test_the_status_stream_says_what_was_unloaded_and_why(rig: Rig) -> Non
     assert (await rig.ask(config, "ERD for a blog", task="erd")).ok
     page = await rig.ask(config, "landing page for a bakery", task="html")
     assert page.ok and page.model_used == CODELLAMA
-    assert any(
-        line.startswith("Unloading mermaid-mistral (4.1 GB, idle ")
+    lines = rig.statuses()
+    unloading = next(
+        i
+        for i, line in enumerate(lines)
+        if line.startswith("Unloading mermaid-mistral (4.1 GB, idle ")
         and line.endswith("to make room for codellama:13b-instruct-q4_K_M")
-        for line in rig.statuses()
-    ), rig.statuses()
+    )
+    loading = next(i for i, line in enumerate(lines) if line.startswith("Loading codellama"))
+    assert unloading < loading, lines  # why it waits, then the load itself
     assert rig.ollama.loaded_models() == [CODELLAMA]
