@@ -336,5 +336,8 @@ async def _run(prompt: str) -> None:
                     await view.finish(item)
                 else:
                     await view.handle(item)
+        except asyncio.CancelledError:  # the Stop button: close the open step, then stop
+            await view.stop()
+            raise
         except Exception as exc:  # e.g. a task type the config no longer routes: say so, keep serving
             await view.fail(exc)

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 # Nodes that produce a reply; a new step of one of them supersedes the reply streamed so far.
 GENERATION_NODES = frozenset({"local_generate", "cloud_fallback"})
 _PREFIX = {"info": "", "warning": "**Warning:** ", "error": "**Error:** "}
+# The line a step ends with when the user stops its request (Chainlit then says "Task manually
+# stopped."): nothing unvalidated is left behind, and the usage row stays "interrupted".
+STOPPED = "**Stopped** by the user: nothing was delivered"
 
 
 def _shape(line: str) -> str:
@@ -173,6 +176,14 @@ class RunView:
         message = cl.ErrorMessage(content=content) if failed else cl.Message(content=content)
         await cl_typed.send(message)
         await send_downloads(message, response, validator)
+
+    async def stop(self) -> None:
+        """The user pressed Stop: the open step says so and ends, and the unchecked draft goes."""
+        if self._step is not None:
+            self._lines.append(STOPPED)
+            self._step.output = "\n".join(self._lines)
+        await self._close_step()
+        await self._drop_draft()
 
     async def fail(self, exc: Exception) -> None:
         """Show a request that could not run at all; the traceback goes to the log, not the chat."""

@@ -25,6 +25,7 @@ STEPS_JS = """(selector) => [...document.querySelectorAll(selector)].map((step) 
 })"""
 USERS = "[data-step-type=user_message]"
 SETTLE_S = 5.0
+STOPPED = "**Stopped** by the user"  # how ui/run_view.py ends the step of a stopped request
 
 
 Shown = tuple[list[list[str | None]], list[str]]
@@ -96,3 +97,33 @@ def test_a_reloaded_or_reopened_chat_shows_every_step_as_it_was(chat: Page, app:
     chat.locator(f"#thread-{thread} a").click()
     chat.wait_for_url(re.compile(thread))
     assert _same_as(chat, before) == before
+
+
+def test_a_stopped_request_ends_its_step_and_leaves_no_draft(chat: Page, app: App) -> None:
+    app.ollama.update_model(MERMAID, token_delay=1.0)  # a reply that streams slowly: a draft shows
+    send(chat, "ERD for a greenhouse")
+    draft = chat.locator(".ai-message").filter(has_text="erDiagram")
+    expect(draft).to_have_count(1)
+    chat.wait_for_url(re.compile(r"/thread/"))
+    thread = chat.url.rsplit("/", 1)[1]
+    chat.locator("#stop-button").click()
+    expect(chat.get_by_text("Task manually stopped.")).to_be_visible()
+    step = chat.locator(NODE_STEPS).filter(has_text="Stopped by the user").last
+    expect(step).to_contain_text("Generating with mermaid-mistral")
+    expect(chat.locator("#step-finalize")).to_have_count(0)  # nothing was delivered
+    expect(draft).to_have_count(0)  # and the unchecked half of the reply is gone
+    # The history has the step closed, with the line (written just after it is drawn).
+    deadline, saved = time.monotonic() + SETTLE_S, []
+    while time.monotonic() < deadline:
+        with sqlite3.connect(app.data_dir / "chat.db") as db:
+            saved = db.execute(
+                """SELECT "end", output FROM steps WHERE "threadId" = ? AND name = 'local_generate'""",
+                (thread,),
+            ).fetchall()
+        if len(saved) == 1 and saved[0][0] and STOPPED in saved[0][1]:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(saved)
+    chat.reload()
+    expect(chat.locator(NODE_STEPS).filter(has_text="Stopped by the user")).to_have_count(1)
