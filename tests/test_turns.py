@@ -48,7 +48,7 @@ class Fixed:
     def similarity(self, a: str, b: str) -> float:
         return (self.alike or {}).get(b, 0.0)
 
-    def turn_class(self, text: str, signals: Signals) -> TurnClass | None:
+    def turn_class(self, text: str, signals: Signals, shape: str = "") -> TurnClass | None:
         return None  # the hand-written rules decide, as before the learned model is ready
 
     def task_probabilities(self, text: str) -> dict[str, float]:
@@ -202,7 +202,7 @@ class Learned(Fixed):
     turn: TurnClass = "new"
     probabilities: dict[str, float] | None = None
 
-    def turn_class(self, text: str, signals: Signals) -> TurnClass | None:
+    def turn_class(self, text: str, signals: Signals, shape: str = "") -> TurnClass | None:
         return self.turn
 
     def task_probabilities(self, text: str) -> dict[str, float]:

@@ -95,9 +95,9 @@ class TaskClassifier:
             return 0.0
         return float(np.dot(index.vector(a), index.vector(b)))
 
-    def turn_class(self, text: str, signals: Signals) -> TurnClass | None:
+    def turn_class(self, text: str, signals: Signals, shape: str = "") -> TurnClass | None:
         """The learned turn model's answer for a follow-up; None while it is not ready."""
-        return self._turns.predict(text, signals) if self._turns is not None else None
+        return self._turns.predict(text, signals, shape) if self._turns is not None else None
 
     def target_probabilities(self, text: str) -> dict[str, float]:
         """How likely a revision or question is about each task type's artifact; {} until ready."""

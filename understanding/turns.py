@@ -33,7 +33,7 @@ from typing import Any, Literal, Protocol
 from typing_extensions import TypedDict
 
 from config.schema import AppConfig
-from understanding.features import words
+from understanding.features import stem, words
 from understanding.types import CARRIED_OVER_CONFIDENCE, Classification, Layer, family
 
 TurnKind = Literal["new", "revision", "question"]
@@ -86,8 +86,8 @@ class TurnClassifier(Protocol):
         """How alike two requests are (0.0 when the embedding model is not ready)."""
         ...
 
-    def turn_class(self, text: str, signals: Signals) -> TurnClass | None:
-        """The learned turn model's answer, or None while it is not ready."""
+    def turn_class(self, text: str, signals: Signals, shape: str = "") -> TurnClass | None:
+        """The learned turn model's answer (`shape`: `turn_shape`), or None while it is not ready."""
         ...
 
     def task_probabilities(self, text: str) -> dict[str, float]:
@@ -279,6 +279,27 @@ def _pointed_mention(noun: str) -> re.Pattern[str]:
     return re.compile(pointer + re.escape(noun) + r"(?:'s|s)?\b")
 
 
+# What a new request takes from an earlier artifact, beyond naming it: "the same style", "citing
+# the otel one", "based on", "a go version", "for it".
+_OBJECT_POINTER = re.compile(
+    r"\b(?:for|from|of|on|with|into|to|in|about|like|using|citing|under|behind|around)\s+"
+    r"(?:it|its|this|that|them|these|those)\b"
+)
+_TAKES_FROM = re.compile(
+    r"\b(?:based on|citing|matching|according to|in line with|consistent with|goes with|go with"
+    r"|(?:use|using|reuse|from|per|with|of) the (?:same|existing|above|previous|first|second|third|last)"
+    r"|same (?:style|look|format|structure|layout|tone|thing|idea|data|numbers|steps))\b"
+)
+_VERSION = re.compile(r"\b(?:version|variant|equivalent|counterpart|port|translation|edition)s?\b")
+# "an ERD for a pharmacy", "a diagram of how X works": the request brings its own subject.
+_OWN_SUBJECT = re.compile(
+    r"\b(?:for|of|about|on|explaining|describing|covering)\s+(?:a|an|my|our|some|how|what|why|when)\b"
+)
+# "the app", "those numbers": a definite phrase, whose word may be something the thread set up.
+_DEFINITE = re.compile(r"\b(?:the|this|that|these|those|its|each|every)\s+([\w'-]+)")
+
+_RAW_WORD = re.compile(r"[a-z0-9]+")
+SHAPE_OLD, SHAPE_NEW = "topicold", "topicnew"  # no suffix `features.stem` would strip
 _STOPWORDS = frozenset(
     "a an the this that these those it its it's and or but to of in on for with from by as at is are"  # noqa: SIM905
     " be can could would should will please pls now also too add make change use put more less".split()
@@ -287,6 +308,50 @@ _STOPWORDS = frozenset(
 
 def _content_words(text: str) -> frozenset[str]:
     return frozenset(w for w in words(text) if w not in _STOPWORDS and len(w) > 2)
+
+
+def _type_words(config: AppConfig) -> frozenset[str]:
+    """Words that name a kind of artifact ("diagram", "tickets"): not what a request is about.
+
+    Shared with the thread, they say nothing about whether the request is made from its artifact.
+    """
+    nouns = (
+        *(n for route in config.routing.tasks.values() for n in route.keywords),
+        *(n for names in (*TASK_NOUNS.values(), *FAMILY_NOUNS.values()) for n in names),
+    )
+    return _words_of(tuple(sorted({n.lower() for n in nouns})))
+
+
+@lru_cache(maxsize=8)
+def _words_of(nouns: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(w for noun in nouns for w in words(noun))
+
+
+def _topic_words(text: str) -> list[str]:
+    """The stems of the words that carry a topic (not "the", "this", "please"), in order."""
+    return [stem(w) for w in _RAW_WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 2]
+
+
+def _thread_topics(config: AppConfig, artifacts: Mapping[str, ThreadArtifact]) -> frozenset[str]:
+    """What the thread's requests were about, without the words that name kinds of artifact."""
+    topics = frozenset(w for a in artifacts.values() for w in _topic_words(a["request"]))
+    return topics - _type_words(config)
+
+
+def turn_shape(config: AppConfig, text: str, artifacts: Mapping[str, ThreadArtifact]) -> str:
+    """The turn with each topic word replaced by whether the thread's requests used it.
+
+    After a request about an app, "dockerfile for the app" becomes "dockerfile for the topicold"
+    and "a sequence diagram for depositing a cheque" "a sequence diagram for topicnew a topicnew":
+    the learned model reads how a request leans on the thread, whatever the topic.
+    """
+    kinds, thread = _type_words(config), _thread_topics(config, artifacts)
+    out = []
+    for word in _RAW_WORD.findall(normalise(text)):
+        token = stem(word)
+        keep = word in _STOPWORDS or len(word) <= 2 or token in kinds
+        out.append(word if keep else SHAPE_OLD if token in thread else SHAPE_NEW)
+    return " ".join(out)
 
 
 def _adds_artifact(config: AppConfig) -> re.Pattern[str]:
@@ -502,12 +567,47 @@ class _Turn:
         out["confidence"] = self.c.confidence if self.confident else 0.0
         out["sim_latest"] = sim_latest
         out["sim_best_margin"] = sim_best - sim_latest
+        out.update(self._reference_signals())
         return out
+
+    def _reference_signals(self) -> Signals:
+        """What a new request would take from the thread: its words, a pointer, "same", "based on".
+
+        Topic alone misleads ("a sequence diagram for depositing a cheque at the ATM" after an ATM
+        flowchart stands alone): a request made from an artifact leans on the thread's words with
+        little of its own, a stand-alone one brings a subject of its own. Only the thread's
+        requests are read (artifact content is not in the training data).
+        """
+        kinds = _type_words(self.config)
+        thread = _thread_topics(self.config, self.artifacts)
+        mine = frozenset(_topic_words(self.text)) - kinds
+        novel, shared = len(mine - thread), len(mine & thread)
+        after = [m.group(1) for m in _DEFINITE.finditer(self.text)]
+        definite = {stem(w) for w in after if w not in _STOPWORDS} - kinds
+        return {
+            "novel>=1": float(novel >= 1),
+            "novel>=3": float(novel >= 3),
+            "novel>=5": float(novel >= 5),
+            "shared>=1": float(shared >= 1),
+            "shared>=2": float(shared >= 2),
+            "novel_share": novel / len(mine) if mine else 0.0,
+            "definite_shared": float(bool(definite & thread)),
+            "definite_novel": float(bool(definite - thread)),
+            "object_pointer": float(bool(_OBJECT_POINTER.search(self.text))),
+            "takes_from": float(bool(_TAKES_FROM.search(self.text))),
+            "version": float(bool(_VERSION.search(self.text))),
+            "own_subject": float(bool(_OWN_SUBJECT.search(self.text))),
+            "another_like": float(bool(_ANOTHER_LIKE.search(self.text))),
+            "unrelated": float(bool(_UNRELATED.search(self.text))),
+        }
 
     def decide(self) -> TurnDecision:
         if self.c.layer == "explicit":
             return self._explicit()
-        learned = self.helper.turn_class(self.text, self.signals()) if self.helper is not None else None
+        if self.helper is None:
+            return self._by_rules()
+        shape = turn_shape(self.config, self.text, self.artifacts)
+        learned = self.helper.turn_class(self.text, self.signals(), shape)
         if learned is not None:
             return self._as(learned)
         return self._by_rules()
