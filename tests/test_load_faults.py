@@ -66,8 +66,8 @@ async def test_thousand_requests_with_faults_lose_nothing(rig: Rig) -> None:
 
     async with ModelRouter(config) as router:
         # The load starts once the app has started: this config's task types are its own, so the
-        # learned layers are fitted for it now (~5 s of CPU in a thread, once per machine, then
-        # cached), and that fit would slow every request of the process while it runs.
+        # learned layers are fitted for it now (~6 s of CPU in a child process, once per machine,
+        # then cached). On a 2-core machine that fit would take a core from the timed requests.
         assert await asyncio.to_thread(router.services.classifier.wait_ready, 60)
 
         async def one(i: int, task: str, force_local: bool) -> None:

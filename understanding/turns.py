@@ -332,10 +332,9 @@ def _topic_words(text: str) -> list[str]:
     return [stem(w) for w in _RAW_WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 2]
 
 
-def _thread_topics(config: AppConfig, artifacts: Mapping[str, ThreadArtifact]) -> frozenset[str]:
+def _thread_topics(artifacts: Mapping[str, ThreadArtifact], kinds: frozenset[str]) -> frozenset[str]:
     """What the thread's requests were about, without the words that name kinds of artifact."""
-    topics = frozenset(w for a in artifacts.values() for w in _topic_words(a["request"]))
-    return topics - _type_words(config)
+    return frozenset(w for a in artifacts.values() for w in _topic_words(a["request"])) - kinds
 
 
 def turn_shape(config: AppConfig, text: str, artifacts: Mapping[str, ThreadArtifact]) -> str:
@@ -345,7 +344,11 @@ def turn_shape(config: AppConfig, text: str, artifacts: Mapping[str, ThreadArtif
     and "a sequence diagram for depositing a cheque" "a sequence diagram for topicnew a topicnew":
     the learned model reads how a request leans on the thread, whatever the topic.
     """
-    kinds, thread = _type_words(config), _thread_topics(config, artifacts)
+    kinds = _type_words(config)
+    return _shape(text, kinds, _thread_topics(artifacts, kinds))
+
+
+def _shape(text: str, kinds: frozenset[str], thread: frozenset[str]) -> str:
     out = []
     for word in _RAW_WORD.findall(normalise(text)):
         token = stem(word)
@@ -578,8 +581,7 @@ class _Turn:
         little of its own, a stand-alone one brings a subject of its own. Only the thread's
         requests are read (artifact content is not in the training data).
         """
-        kinds = _type_words(self.config)
-        thread = _thread_topics(self.config, self.artifacts)
+        kinds, thread = self._kinds, self._thread_topics
         mine = frozenset(_topic_words(self.text)) - kinds
         novel, shared = len(mine - thread), len(mine & thread)
         after = [m.group(1) for m in _DEFINITE.finditer(self.text)]
@@ -606,7 +608,7 @@ class _Turn:
             return self._explicit()
         if self.helper is None:
             return self._by_rules()
-        shape = turn_shape(self.config, self.text, self.artifacts)
+        shape = _shape(self.text, self._kinds, self._thread_topics)
         learned = self.helper.turn_class(self.text, self.signals(), shape)
         if learned is not None:
             return self._as(learned)
@@ -802,6 +804,15 @@ class _Turn:
             if self._more_alike(best):
                 return best
         return self.latest
+
+    @cached_property
+    def _kinds(self) -> frozenset[str]:
+        """The words that name kinds of artifact (shape and reference signals share them)."""
+        return _type_words(self.config)
+
+    @cached_property
+    def _thread_topics(self) -> frozenset[str]:
+        return _thread_topics(self.artifacts, self._kinds)
 
     @cached_property
     def _request_probabilities(self) -> dict[str, float]:
