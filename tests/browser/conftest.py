@@ -271,10 +271,24 @@ def shot(page: Page, name: str) -> Path:
 
 
 # Two frames (the sidebar starts its slide in a requestAnimationFrame), then the page's finite
-# CSS transitions and animations (loading shimmers loop forever).
+# CSS transitions and animations (loading shimmers loop forever), then two frames in a row without
+# a DOM change (at most 3 s): public/modelyard.js names a new button one frame after it appears,
+# so a page caught mid-render would show a nameless button no user ever meets.
 SETTLE_JS = """async () => {
-    await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+    const frame = () => new Promise((done) => requestAnimationFrame(() => done()));
+    await frame();
+    await frame();
     await Promise.all(document.getAnimations()
         .filter((a) => a.effect && a.effect.getComputedTiming().iterations !== Infinity)
         .map((a) => a.finished.catch(() => null)));
+    let changed = false;
+    const watch = new MutationObserver(() => { changed = true; });
+    watch.observe(document.body, { childList: true, subtree: true, attributes: true, characterData: true });
+    const until = performance.now() + 3000;
+    for (let quiet = 0; quiet < 2 && performance.now() < until; ) {
+        changed = false;
+        await frame();
+        quiet = changed ? 0 : quiet + 1;
+    }
+    watch.disconnect();
 }"""
