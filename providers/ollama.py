@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpx
+import aiohttp
+from aiohttp.http_exceptions import LineTooLong
 
 from config.schema import OllamaConfig
 from providers.errors import FallbackReason, ProviderError
@@ -25,6 +27,7 @@ from providers.ollama_http import (
     base_num_ctx,
     canonical,
     chunk_text,
+    env_proxy,
     estimate_tokens,
     final_stats,
     malformed_reply,
@@ -46,6 +49,10 @@ log = logging.getLogger(__name__)
 _RETRY_STATUSES = frozenset({502, 503})  # Ollama answers 503 when its queue is full
 PS_MAX_AGE_S = 1.0  # how long an /api/ps answer (or our own load/reply) is trusted
 DRAIN_S = 1.0  # how long the end of a finished reply's body is waited for (keeps the connection)
+MAX_LINE = 16 * 2**20  # an NDJSON line longer than this is not Ollama's (its lines are a token or stats)
+# Dropped connections that may pass if tried again before the first token; a refused one is
+# ClientConnectorError (a ClientOSError too), which means Ollama is down: never retried.
+_DROPPED = (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError)
 
 
 def _int(value: Any) -> int | None:
@@ -59,19 +66,22 @@ class OllamaClient:
         self,
         config: OllamaConfig,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         last_used: Callable[[str], float | None] | None = None,
     ) -> None:
         """`last_used(model)`: when (epoch seconds) any process last used it, for the budget's LRU."""
         self._cfg = config
         self._clock = clock
-        self._http = httpx.AsyncClient(
-            base_url=config.base_url,
-            timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
-            transport=transport,
+        self._base = config.base_url.rstrip("/")
+        self._proxy = env_proxy(config.base_url)
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._inspect_timeout = aiohttp.ClientTimeout(
+            sock_connect=config.connect_timeout, sock_read=config.inspect_timeout
         )
-        self._inspect_timeout = httpx.Timeout(config.inspect_timeout, connect=config.connect_timeout)
+        # Our own deadlines bound a reply (first token, total); a socket read limit would cut a
+        # slow model short.
+        self._stream_timeout = aiohttp.ClientTimeout(sock_connect=config.connect_timeout)
         self._num_ctx = {canonical(name): size for name, size in config.num_ctx.items()}
         self._loads: dict[str, asyncio.Task[float]] = {}
         self._in_use: Counter[str] = Counter()
@@ -91,7 +101,29 @@ class OllamaClient:
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self._http.aclose()
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+    def _http(self) -> aiohttp.ClientSession:
+        """The connection pool, made on first use: aiohttp binds it to the running event loop.
+
+        aiohttp, not httpx: its C parser reads a streamed reply for ~1 ms less CPU per request
+        (bench/results.md), the largest single cost of the router's own request path.
+        """
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is None or session.closed or self._session_loop is not loop:
+            # A pool belongs to its loop; one made on another (a test's earlier loop) is dropped.
+            session = self._session = aiohttp.ClientSession(timeout=self._stream_timeout)
+            self._session_loop = loop
+        return session
+
+    def _request(
+        self, method: str, path: str, body: dict[str, Any] | None, timeout: aiohttp.ClientTimeout
+    ) -> Any:
+        """One request to Ollama (an aiohttp request context), through the environment's proxy if any."""
+        return self._http().request(method, self._base + path, json=body, timeout=timeout, proxy=self._proxy)
 
     # -- inspection -------------------------------------------------------------------------
 
@@ -235,44 +267,43 @@ class OllamaClient:
         name = canonical(model)
         stall = self._cfg.pull_stall_timeout
         what = f"the pull of {name}"
-        request = self._http.build_request(
-            "POST",
-            "/api/pull",
-            json={"model": name, "stream": True},
-            timeout=httpx.Timeout(None, connect=self._cfg.connect_timeout),
-        )
         stalled = ProviderError(
             "timeout",
             f"the pull of {name} stalled: no progress from Ollama for {stall:g} s (pull_stall_timeout)",
         )
         try:
             async with asyncio.timeout(stall):
-                resp = await self._http.send(request, stream=True)
+                resp = await self._request(
+                    "POST", "/api/pull", {"model": name, "stream": True}, self._stream_timeout
+                )
+        except aiohttp.ClientError as exc:
+            raise transport_error(exc, self.base_url, what) from None
         except TimeoutError:
             raise stalled from None
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, self.base_url, what) from None
         try:
-            lines = resp.aiter_lines()
             while True:
                 try:
                     # Only the wait for the next line is bounded, never the consumer's own time.
                     async with asyncio.timeout(stall):
-                        if resp.status_code != 200:
-                            body = await resp.aread()
-                            err = reply_error(resp.status_code, body, what, self.base_url, model=name)
+                        if resp.status != 200:
+                            body = await resp.read()
+                            err = reply_error(resp.status, body, what, self.base_url, model=name)
                             reason: FallbackReason = (
                                 "server_down" if err.reason == "server_down" else "not_installed"
                             )
                             raise ProviderError(
                                 reason, f"pulling {name} failed: {err.message}", err.status_code
                             )
-                        line = await anext(lines, None)
+                        line = await resp.content.readline(max_line_length=MAX_LINE)
+                except aiohttp.ClientError as exc:
+                    raise transport_error(exc, self.base_url, what) from None
+                except LineTooLong:
+                    raise ProviderError(
+                        "not_installed", f"pulling {name} failed: a line over 16 MiB"
+                    ) from None
                 except TimeoutError:
                     raise stalled from None
-                except httpx.HTTPError as exc:
-                    raise transport_error(exc, self.base_url, what) from None
-                if line is None:
+                if not line:
                     return
                 if not line.strip():
                     continue
@@ -286,7 +317,7 @@ class OllamaClient:
                     total=_int(chunk.get("total")),
                 )
         finally:
-            await resp.aclose()
+            resp.release()
 
     # -- generation --------------------------------------------------------------------------
 
@@ -413,22 +444,20 @@ class OllamaClient:
                     watchdog = asyncio.create_task(
                         self._reload_watch(name, deadline, started + first_limit, lambda: first_token_at)
                     )
-                # Our own deadlines bound the stream; httpx's read timeout would cut a slow model short.
-                unbounded = httpx.Timeout(None, connect=self._cfg.connect_timeout)
-                async with self._http.stream("POST", "/api/chat", json=body, timeout=unbounded) as resp:
-                    if resp.status_code != 200:
+                async with self._request("POST", "/api/chat", body, self._stream_timeout) as resp:
+                    if resp.status != 200:
                         # A 500 before any token while Ollama loads the model is a failed load.
                         err = reply_error(
-                            resp.status_code,
-                            await resp.aread(),
+                            resp.status,
+                            await resp.read(),
                             what,
                             self.base_url,
                             model=name,
                             loading=needs_load or reloading(),
                         )
-                        raise _Retryable(err) if resp.status_code in _RETRY_STATUSES else err
-                    lines = resp.aiter_lines()
-                    async for line in lines:
+                        raise _Retryable(err) if resp.status in _RETRY_STATUSES else err
+                    content = resp.content
+                    while line := await content.readline(max_line_length=MAX_LINE):
                         if not line.strip():
                             continue
                         chunk = parse_line(line, name)
@@ -446,21 +475,24 @@ class OllamaClient:
                             # a response left unread closes its connection, and every request
                             # would then open a new one (a TCP handshake, more to a remote host).
                             # A server that holds the body open after "done" only loses the reuse.
-                            with contextlib.suppress(TimeoutError, httpx.HTTPError):
+                            with contextlib.suppress(TimeoutError, aiohttp.ClientError):
                                 async with asyncio.timeout(DRAIN_S):
-                                    async for _ in lines:
-                                        pass
+                                    await content.read()
                             return Generation("".join(parts), stats)
+        except _DROPPED as exc:
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                raise transport_error(exc, self.base_url, f"generation with {name}") from None
+            err = transport_error(exc, self.base_url, f"generation with {name}")
+            raise (_Retryable(err) if first_token_at is None else err) from None
+        except aiohttp.ClientError as exc:
+            raise transport_error(exc, self.base_url, f"generation with {name}") from None
+        except LineTooLong:
+            raise ProviderError("generation_error", f"{name}: a stream line over 16 MiB") from None
         except TimeoutError:
             if first_token_at is None:
                 limit = first_limit + reload_room if reloading() else first_limit
                 raise ProviderError("timeout", f"{name} sent no token within {limit:g} s") from None
             raise ProviderError("timeout", f"{name} did not finish within {self._cfg.timeout:g} s") from None
-        except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
-            err = transport_error(exc, self.base_url, f"generation with {name}")
-            raise (_Retryable(err) if first_token_at is None else err) from None
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, self.base_url, f"generation with {name}") from None
         finally:
             if watchdog is not None:
                 watchdog.cancel()
@@ -526,7 +558,9 @@ class OllamaClient:
             "stream": False,
             "options": {"num_ctx": num_ctx},
         }
-        timeout = httpx.Timeout(self._cfg.load_timeout, connect=self._cfg.connect_timeout)
+        timeout = aiohttp.ClientTimeout(
+            sock_connect=self._cfg.connect_timeout, sock_read=self._cfg.load_timeout
+        )
         try:
             await self._post_json("/api/generate", body, f"the load of {name}", name, timeout, loading=True)
         except ProviderError as exc:
@@ -546,17 +580,14 @@ class OllamaClient:
         """GET an inspection route: bounded by connect_timeout + inspect_timeout in all."""
         what = f"GET {path}"
         try:
-            # httpx bounds each read; this bounds a host that trickles bytes forever too.
+            # The socket limits bound each read; this bounds a host that trickles bytes forever too.
             async with asyncio.timeout(self._cfg.connect_timeout + self._cfg.inspect_timeout):
-                resp = await self._http.get(path, timeout=self._inspect_timeout)
+                return await self._json_reply("GET", path, None, self._inspect_timeout, what)
         except TimeoutError:
             raise ProviderError(
                 "timeout",
                 f"Ollama at {self.base_url} did not answer {what} within {self._cfg.inspect_timeout:g} s",
             ) from None
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, self.base_url, what) from None
-        return self._json_of(resp, what)
 
     async def _post_json(
         self,
@@ -564,29 +595,37 @@ class OllamaClient:
         body: dict[str, Any],
         what: str,
         model: str,
-        timeout: httpx.Timeout,
+        timeout: aiohttp.ClientTimeout,
         *,
         loading: bool = False,
     ) -> dict[str, Any]:
-        try:
-            resp = await self._http.post(path, json=body, timeout=timeout)
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, self.base_url, what) from None
-        return self._json_of(resp, what, model, loading=loading)
+        return await self._json_reply("POST", path, body, timeout, what, model, loading=loading)
 
-    def _json_of(
-        self, resp: httpx.Response, what: str, model: str | None = None, *, loading: bool = False
+    async def _json_reply(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        timeout: aiohttp.ClientTimeout,
+        what: str,
+        model: str | None = None,
+        *,
+        loading: bool = False,
     ) -> dict[str, Any]:
-        if resp.status_code != 200:
-            raise reply_error(
-                resp.status_code, resp.content, what, self.base_url, model=model, loading=loading
-            )
+        """One request whose reply is a JSON object; anything else is a ProviderError."""
         try:
-            data = resp.json()
+            async with self._request(method, path, body, timeout) as resp:
+                status, content = resp.status, await resp.read()
+        except aiohttp.ClientError as exc:
+            raise transport_error(exc, self.base_url, what) from None
+        if status != 200:
+            raise reply_error(status, content, what, self.base_url, model=model, loading=loading)
+        try:
+            data = json.loads(content)
         except (ValueError, RecursionError):  # empty, truncated, or someone else's page
-            raise malformed_reply(what, resp.content) from None
+            raise malformed_reply(what, content) from None
         if not isinstance(data, dict):
-            raise malformed_reply(what, resp.content)
+            raise malformed_reply(what, content)
         return data
 
 

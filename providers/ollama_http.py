@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import urllib.request
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 from providers.errors import ProviderError
 from providers.ollama_types import GenerationStats
@@ -91,32 +93,50 @@ def malformed_reply(what: str, body: bytes) -> ProviderError:
     )
 
 
-def transport_error(exc: httpx.HTTPError, base_url: str, what: str) -> ProviderError:
-    """A transport failure: refused/unreachable is `server_down`, a read limit is `timeout`."""
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+def transport_error(exc: aiohttp.ClientError, base_url: str, what: str) -> ProviderError:
+    """A transport failure: refused/unreachable is `server_down`, a socket read limit is `timeout`."""
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
         return ProviderError("server_down", f"Ollama is not reachable at {base_url} ({exc})")
-    if isinstance(exc, httpx.TimeoutException):
-        # httpx's timeouts carry no text: the class (ReadTimeout, PoolTimeout...) says which limit.
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        # The class (SocketTimeoutError...) says which limit; the text alone may be empty.
         kind = type(exc).__name__
         return ProviderError("timeout", f"Ollama at {base_url} did not answer {what} in time ({kind})")
     return ProviderError("generation_error", f"connection to Ollama lost during {what} ({exc!r})")
 
 
-def parse_line(line: str, model: str) -> dict[str, Any]:
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY), or None.
+
+    Read once per connection pool: aiohttp's own `trust_env` reads the environment again on
+    every request, ~1 ms each (bench/), where httpx, the client before, read it once.
+    """
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies_environment()
+    if not proxies or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxies.get(parts.scheme) or proxies.get("all")
+
+
+def parse_line(line: str | bytes, model: str) -> dict[str, Any]:
     """One NDJSON line; an `{"error": ...}` line (a failure mid-stream) becomes a ProviderError."""
     try:
         chunk = json.loads(line)
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise ProviderError(
-            "generation_error", f"malformed stream line from Ollama: {line[:200]!r}"
+            "generation_error", f"malformed stream line from Ollama: {_excerpt(line)!r}"
         ) from None
     if not isinstance(chunk, dict):
-        raise ProviderError("generation_error", f"unexpected stream line from Ollama: {line[:200]!r}")
+        raise ProviderError("generation_error", f"unexpected stream line from Ollama: {_excerpt(line)!r}")
     if "error" in chunk:
         raise ProviderError(
             "generation_error", f"Ollama reported an error for {model}: {chunk['error']!s:.500}"
         )
     return chunk
+
+
+def _excerpt(line: str | bytes) -> str:
+    text = line if isinstance(line, str) else line.decode("utf-8", "replace")
+    return text.rstrip("\r\n")[:200]
 
 
 def chunk_text(chunk: dict[str, Any]) -> str:

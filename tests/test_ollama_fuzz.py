@@ -14,6 +14,7 @@ from providers.errors import ProviderError
 from providers.ollama import OllamaClient
 from providers.ollama_http import parse_line
 from providers.ollama_types import Generation
+from tests.http_stub import StubServer
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -62,15 +63,15 @@ bodies = st.one_of(
 @given(bodies)
 def test_generate_on_any_200_body_returns_or_raises_a_provider_error(body: bytes) -> None:
     async def run() -> Generation | ProviderError:
-        transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
-        config = OllamaConfig(base_url="http://ollama.test:11434", max_retries=0, timeout=2.0)
-        client = OllamaClient(config, transport=transport)
-        try:
-            return await client.generate("m", [{"role": "user", "content": "hi"}])
-        except ProviderError as exc:
-            return exc
-        finally:
-            await client.aclose()
+        async with StubServer(lambda request: httpx.Response(200, content=body)) as server:
+            config = OllamaConfig(base_url=server.url, max_retries=0, timeout=2.0)
+            client = OllamaClient(config)
+            try:
+                return await client.generate("m", [{"role": "user", "content": "hi"}])
+            except ProviderError as exc:
+                return exc
+            finally:
+                await client.aclose()
 
     outcome = asyncio.run(asyncio.wait_for(run(), 10))  # a hang fails the example instead of the run
     assert isinstance(outcome, Generation | ProviderError)
