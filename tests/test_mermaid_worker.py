@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,23 @@ def test_the_shared_worker_serves_every_event_loop(mermaid_worker: MermaidWorker
 
     first, second = asyncio.run(pid_after_check()), asyncio.run(pid_after_check())
     assert first is not None and first == second
+
+
+async def test_a_check_does_not_wait_for_the_loop_that_holds_the_pipes(mermaid_worker: MermaidWorker) -> None:
+    """Once the worker runs, a check goes over the caller's own socket, not through the pipes' thread."""
+    assert isinstance(await mermaid_worker.parse("flowchart TD\n  A --> B", **TIMEOUTS), ParseResult)
+    released = threading.Event()
+
+    async def hold_the_background_loop() -> None:
+        time.sleep(3)  # blocks that loop's thread: no pipe I/O until it returns
+        released.set()
+
+    mermaid_worker._loop.submit(hold_the_background_loop())
+    result = await mermaid_worker.parse("erDiagram\n  A ||--o{ B : has", **TIMEOUTS)
+    answered_while_held = not released.is_set()
+    released.wait(5)
+    assert isinstance(result, ParseResult) and result.valid and result.diagram_type == "er"
+    assert answered_while_held
 
 
 async def test_warm_up_parses_a_sample_of_every_type(mermaid_worker: MermaidWorker) -> None:

@@ -2,8 +2,10 @@
 
 One Node process serves every ``Validators`` of the Python process (each holds a lease; the last
 release stops it). Its pipes live on a private background loop, so callers on any event loop
-share it. A request that finds the worker dead is retried once on a fresh one; a request that
-times out kills the worker (a hung worker blocks everything queued behind it) and is reported.
+share it; once it runs, each caller's loop sends its checks over a socket of its own
+(``validators.mermaid_channel``) and only starts, deaths and shutdown go through that loop.
+A request that finds the worker dead is retried once on a fresh one; a request that times out
+kills the worker (a hung worker blocks everything queued behind it) and is reported.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from validators.background import BackgroundLoop
+from validators.mermaid_channel import Channel, ChannelClosed
 from validators.mermaid_process import NodeProcess, WorkerDied, WorkerUnavailable, worker_script
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,7 @@ class MermaidWorker:
         self._loop = BackgroundLoop("mermaid-worker")
         self._lock = threading.Lock()
         self._leases = 0
+        self._channels: dict[asyncio.AbstractEventLoop, Channel] = {}  # under _lock
         # Touched only on the background loop:
         self._process: NodeProcess | None = None
         self._starting: asyncio.Task[NodeProcess] | None = None
@@ -105,7 +109,28 @@ class MermaidWorker:
 
     async def parse(self, code: str, *, timeout: float, start_timeout: float) -> ParseResult | ParseFailure:
         """Parse one diagram with the official parser, starting the worker if needed."""
+        process = self._process
+        if process is not None and process.alive and process.socket is not None:
+            try:
+                async with asyncio.timeout(timeout):
+                    return _result(await self._channel(process, process.socket).request(code))
+            except TimeoutError:
+                await self._loop.run(self._discard(process))
+                return _hung(process, timeout)
+            except ChannelClosed:
+                pass  # the worker is going or gone: the pipe path retries on a fresh one
         return await self._loop.run(self._parse(code, timeout, start_timeout))
+
+    def _channel(self, process: NodeProcess, socket: str) -> Channel:
+        """The calling loop's connection to `process`, opened on first use."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            channel = self._channels.get(loop)
+            if channel is None or channel.closed or channel.pid != process.pid:
+                for gone in [other for other in self._channels if other.is_closed()]:
+                    del self._channels[gone]  # a finished asyncio.run's loop: its socket is closed
+                channel = self._channels[loop] = Channel(socket, process.pid)
+            return channel
 
     def start_soon(self, start_timeout: float) -> None:
         """Start the worker in the background if it is not running; nothing waits for it."""
@@ -126,9 +151,8 @@ class MermaidWorker:
                 async with asyncio.timeout(timeout):
                     reply = await process.request(code)
             except TimeoutError:
-                log.warning("Mermaid worker %d did not answer within %g s; killing it", process.pid, timeout)
                 await self._discard(process)
-                return ParseFailure("timeout", f"the Mermaid parser did not answer within {timeout:g} s")
+                return _hung(process, timeout)
             except WorkerDied as exc:
                 death = str(exc)
                 log.warning(
@@ -202,6 +226,11 @@ class MermaidWorker:
         with self._lock:
             if self._leases == 0 or force:
                 self._loop.stop()
+
+
+def _hung(process: NodeProcess, timeout: float) -> ParseFailure:
+    log.warning("Mermaid worker %d did not answer within %g s; killed it", process.pid, timeout)
+    return ParseFailure("timeout", f"the Mermaid parser did not answer within {timeout:g} s")
 
 
 def _result(reply: dict[str, Any]) -> ParseResult:

@@ -14,6 +14,9 @@ import contextlib
 import itertools
 import json
 import logging
+import os
+import shutil
+import tempfile
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -62,8 +65,11 @@ class WorkerDied(WorkerError):
 class NodeProcess:
     """A started worker; create with ``start``, end with ``stop`` or ``kill``."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, socket_dir: str) -> None:
         self._proc = proc
+        self._socket_dir = socket_dir
+        self.socket: str | None = None
+        """The worker's Unix socket (from its "ready" event): requests from any event loop."""
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ready: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -78,6 +84,8 @@ class NodeProcess:
     @classmethod
     async def start(cls, node: str, script: Path, timeout: float) -> NodeProcess:
         """Spawn ``node script`` and wait (at most ``timeout`` s) until mermaid is imported."""
+        socket_dir = tempfile.mkdtemp(prefix="modelyard-mermaid-")  # private: mode 0700
+        env = {**os.environ, "MODELYARD_MERMAID_SOCKET": os.path.join(socket_dir, "worker.sock")}
         try:
             proc = await asyncio.create_subprocess_exec(
                 node,
@@ -87,14 +95,17 @@ class NodeProcess:
                 stderr=asyncio.subprocess.PIPE,
                 cwd=script.parent,
                 limit=_LINE_LIMIT,
+                env=env,
             )
         except FileNotFoundError:
+            shutil.rmtree(socket_dir, ignore_errors=True)
             raise WorkerUnavailable(
                 f"Node.js not found ({node!r} is not on PATH); install Node >= 20"
             ) from None
         except PermissionError as exc:
+            shutil.rmtree(socket_dir, ignore_errors=True)
             raise WorkerUnavailable(f"cannot run Node.js ({node!r}): {exc.strerror}") from None
-        process = cls(proc)
+        process = cls(proc, socket_dir)
         try:
             async with asyncio.timeout(timeout):
                 hello = await asyncio.shield(process._ready)
@@ -105,6 +116,8 @@ class NodeProcess:
             await process.kill()
             raise WorkerUnavailable(f"the Mermaid worker failed to start: {exc}") from None
         log.info("Mermaid worker %d ready (mermaid %s)", proc.pid, hello.get("mermaid"))
+        socket = hello.get("socket")
+        process.socket = socket if isinstance(socket, str) else None
         return process
 
     @property
@@ -199,3 +212,4 @@ class NodeProcess:
         if self._proc.stdin is not None:
             self._proc.stdin.close()
         await asyncio.gather(*self._readers, return_exceptions=True)
+        shutil.rmtree(self._socket_dir, ignore_errors=True)

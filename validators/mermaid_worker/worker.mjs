@@ -8,8 +8,14 @@
 //
 // One request at a time, in arrival order; requests go before warm-up work. The worker exits when
 // stdin closes (its parent is gone), so it never outlives the Python process that started it.
+//
+// With MODELYARD_MERMAID_SOCKET set, it also takes the same requests on that Unix socket, one
+// connection per caller event loop, each answered on its own connection; the "ready" event then
+// names the socket. A caller on another thread than the one holding the pipes reaches the parser
+// without a hop between threads.
 
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { format } from 'node:util';
 import { parseHTML } from 'linkedom';
@@ -109,7 +115,7 @@ async function pump() {
   while (requests.length || (warmUp.length && !inputClosed)) {
     const request = requests.shift();
     if (request !== undefined) {
-      send({ id: request.id, ...(await check(String(request.code ?? ''))) });
+      request.reply({ id: request.id, ...(await check(String(request.code ?? ''))) });
       continue;
     }
     // Let stdin's waiting lines in first: in the bundle a parser loads without I/O, so a warm-up
@@ -135,23 +141,40 @@ function listen() {
     readFileSync(new URL('./node_modules/mermaid/package.json', import.meta.url), 'utf8'),
   );
   const input = createInterface({ input: process.stdin, crlfDelay: Infinity });
-  input.on('line', (line) => {
-    if (!line.trim()) return;
-    let request;
-    try {
-      request = JSON.parse(line);
-    } catch {
-      process.stderr.write(`mermaid worker: ignoring a line that is not JSON: ${line.slice(0, 80)}\n`);
-      return;
-    }
-    requests.push(request);
-    pump();
-  });
+  input.on('line', (line) => accept(line, send));
   input.on('close', () => {
     inputClosed = true;
     if (!pumping) process.exit(0);
   });
 
-  send({ event: 'ready', mermaid: version, startup_ms: round(performance.now() - started) });
+  const ready = (socket) => {
+    send({ event: 'ready', mermaid: version, startup_ms: round(performance.now() - started), socket });
+    pump();
+  };
+  const path = process.env.MODELYARD_MERMAID_SOCKET;
+  if (!path) return ready(null);
+  const server = createServer((connection) => {
+    const reply = (message) => connection.writable && connection.write(`${JSON.stringify(message)}\n`);
+    createInterface({ input: connection, crlfDelay: Infinity }).on('line', (line) => accept(line, reply));
+    connection.on('error', () => {}); // a caller gone mid-reply: its loop closed, nothing to tell
+  });
+  server.on('error', (error) => {
+    process.stderr.write(`mermaid worker: no socket (${error.message}); stdin only\n`);
+    ready(null);
+  });
+  server.listen(path, () => ready(path));
+}
+
+// One request line from stdin or a socket; `reply` answers it where it came from.
+function accept(line, reply) {
+  if (!line.trim()) return;
+  let request;
+  try {
+    request = JSON.parse(line);
+  } catch {
+    process.stderr.write(`mermaid worker: ignoring a line that is not JSON: ${line.slice(0, 80)}\n`);
+    return;
+  }
+  requests.push({ id: request.id, code: request.code, reply });
   pump();
 }
