@@ -241,16 +241,18 @@ def test_a_process_that_forgets_to_close_leaves_no_worker_behind() -> None:
         "async def main():\n"
         "    validators = Validators()  # never closed\n"
         "    assert (await validators.check('mermaid', 'flowchart TD\\n  A --> B')).valid\n"
-        "    print(shared_worker().pid)\n"
+        "    worker = shared_worker()\n"
+        "    print(worker.pid, worker._process.socket)\n"
         "asyncio.run(main())\n"
     )
     root = Path(__file__).parent.parent
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60, check=True
     )
-    pid = int(done.stdout.strip())
+    pid, socket = done.stdout.split()
     with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+        os.kill(int(pid), 0)
+    assert not Path(socket).parent.exists()  # the socket's private directory went with the worker
     assert "Traceback" not in done.stderr and "Warning" not in done.stderr, done.stderr
 
 

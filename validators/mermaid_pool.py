@@ -63,7 +63,8 @@ class MermaidWorker:
         self._loop = BackgroundLoop("mermaid-worker")
         self._lock = threading.Lock()
         self._leases = 0
-        self._channels: dict[asyncio.AbstractEventLoop, Channel] = {}  # under _lock
+        # One per event loop; no lock (a check must not wait on one): each loop touches its own key.
+        self._channels: dict[asyncio.AbstractEventLoop, Channel] = {}
         # Touched only on the background loop:
         self._process: NodeProcess | None = None
         self._starting: asyncio.Task[NodeProcess] | None = None
@@ -124,13 +125,12 @@ class MermaidWorker:
     def _channel(self, process: NodeProcess, socket: str) -> Channel:
         """The calling loop's connection to `process`, opened on first use."""
         loop = asyncio.get_running_loop()
-        with self._lock:
-            channel = self._channels.get(loop)
-            if channel is None or channel.closed or channel.pid != process.pid:
-                for gone in [other for other in self._channels if other.is_closed()]:
-                    del self._channels[gone]  # a finished asyncio.run's loop: its socket is closed
-                channel = self._channels[loop] = Channel(socket, process.pid)
-            return channel
+        channel = self._channels.get(loop)
+        if channel is None or channel.closed or channel.pid != process.pid:
+            for gone in [other for other in list(self._channels) if other.is_closed()]:
+                self._channels.pop(gone, None)  # a finished asyncio.run's loop: its socket is closed
+            channel = self._channels[loop] = Channel(socket, process.pid)
+        return channel
 
     def start_soon(self, start_timeout: float) -> None:
         """Start the worker in the background if it is not running; nothing waits for it."""

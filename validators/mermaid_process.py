@@ -84,7 +84,8 @@ class NodeProcess:
     @classmethod
     async def start(cls, node: str, script: Path, timeout: float) -> NodeProcess:
         """Spawn ``node script`` and wait (at most ``timeout`` s) until mermaid is imported."""
-        socket_dir = tempfile.mkdtemp(prefix="modelyard-mermaid-")  # private: mode 0700
+        # Private (mode 0700). File calls off the loop: `langgraph dev` fails a run that blocks it.
+        socket_dir = await asyncio.to_thread(tempfile.mkdtemp, prefix="modelyard-mermaid-")
         env = {**os.environ, "MODELYARD_MERMAID_SOCKET": os.path.join(socket_dir, "worker.sock")}
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -98,12 +99,12 @@ class NodeProcess:
                 env=env,
             )
         except FileNotFoundError:
-            shutil.rmtree(socket_dir, ignore_errors=True)
+            await _remove(socket_dir)
             raise WorkerUnavailable(
                 f"Node.js not found ({node!r} is not on PATH); install Node >= 20"
             ) from None
         except PermissionError as exc:
-            shutil.rmtree(socket_dir, ignore_errors=True)
+            await _remove(socket_dir)
             raise WorkerUnavailable(f"cannot run Node.js ({node!r}): {exc.strerror}") from None
         process = cls(proc, socket_dir)
         try:
@@ -212,4 +213,11 @@ class NodeProcess:
         if self._proc.stdin is not None:
             self._proc.stdin.close()
         await asyncio.gather(*self._readers, return_exceptions=True)
-        shutil.rmtree(self._socket_dir, ignore_errors=True)
+        await _remove(self._socket_dir)
+
+
+async def _remove(directory: str) -> None:
+    try:
+        await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
+    except RuntimeError:  # at interpreter exit no thread starts; nothing else runs on this loop then
+        shutil.rmtree(directory, ignore_errors=True)

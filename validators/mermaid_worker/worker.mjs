@@ -14,8 +14,9 @@
 // names the socket. A caller on another thread than the one holding the pipes reaches the parser
 // without a hop between threads.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { format } from 'node:util';
 import { parseHTML } from 'linkedom';
@@ -163,6 +164,12 @@ function listen() {
     ready(null);
   });
   server.listen(path, () => ready(path));
+  // The socket's directory is made for this worker alone: gone with it, even when the Python
+  // process that made it was killed and could not clean up.
+  process.on('exit', () => rmSync(dirname(path), { recursive: true, force: true }));
+  // Ctrl+C in a terminal and a service manager's stop signal the whole process group: exit
+  // through the handler above rather than die without it.
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(0));
 }
 
 // One request line from stdin or a socket; `reply` answers it where it came from.
