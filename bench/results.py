@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PACKAGES = ("langgraph", "langchain-ollama", "chainlit", "httpx", "aiosqlite")
+PACKAGES = ("langgraph", "langchain-ollama", "chainlit", "aiohttp", "httpx", "aiosqlite")
 
 
 @dataclass
@@ -98,5 +98,15 @@ def markdown(rows: list[Row], info: dict[str, object]) -> str:
             f"adds {peer['litellm_router_added_ms']} ms at the median over a bare `ChatOllama` "
             f"({peer['litellm_router_median_ms']} ms against {peer['chatollama_median_ms']} ms), "
             "against the same emulator in the same run.",
+        ]
+    floor = next((row.detail for row in rows if "floor_per_second_at_50" in row.detail), None)
+    if floor is not None:
+        lines += [
+            "",
+            f"Floor under `throughput`: the same five nodes in LangGraph doing nothing but the one "
+            f"streamed reply (bench/floor.py: same checkpointer, server and concurrency, no "
+            f"classification, validation or usage row) serve {floor['floor_per_second_at_50']}/s at "
+            f"50, at {floor['floor_cpu_ms_per_request_at_50']} ms of CPU per request; the router "
+            f"spends {floor['cpu_ms_per_request_at_50']} ms.",
         ]
     return "\n".join(lines) + "\n"

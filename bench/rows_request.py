@@ -18,6 +18,7 @@ from pathlib import Path
 from langchain_ollama import ChatOllama
 
 from bench.emulated import MODEL, PROMPT, config_for, ollama_process
+from bench.floor import floor_rate
 from bench.results import Row, ms
 from graph.router import ModelRouter
 from nodes.response import ModelResponse
@@ -219,10 +220,12 @@ async def throughput_row(total: int) -> Row:
             await _generate(await _settled(router), "erd")()
             for concurrency in (1, 10, 50):
                 before = _usage_count(Path(data))
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 await _concurrently(router, total, concurrency)
                 rates[str(concurrency)] = round(total / (time.perf_counter() - started), 1)
+                cpu_ms = round((time.process_time() - cpu) / total * 1000, 2)
                 assert _usage_count(Path(data)) - before == total, "a usage row was lost or doubled"
+    floor = await floor_rate(total, 50)  # the bare framework, same shape and server, right after
     return Row(
         "throughput",
         f"requests/s at concurrency 1, 10, 50 ({total} requests each); no usage row lost or doubled",
@@ -230,7 +233,12 @@ async def throughput_row(total: int) -> Row:
         rates["50"] >= 200,
         per_second=rates["50"],
         samples=3 * total,
-        detail={"per_second_by_concurrency": rates},
+        detail={
+            "per_second_by_concurrency": rates,
+            "cpu_ms_per_request_at_50": cpu_ms,
+            "floor_per_second_at_50": floor["per_second"],
+            "floor_cpu_ms_per_request_at_50": floor["cpu_ms_per_request"],
+        },
     )
 
 

@@ -1,0 +1,81 @@
+"""The floor under `throughput` and `overhead_graph`: what LangGraph alone costs for our graph's shape.
+
+Five nodes in a line (classify, ensure, generate, validate, finalize), each doing nothing but the
+generate node, which streams one reply from the same emulator over aiohttp, as the Ollama client
+does; the same checkpointer and stream settings as the router (one checkpoint at exit, "updates").
+No classification, no validation, no usage row: any router on LangGraph with this shape pays this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, TypedDict
+
+import aiohttp
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from bench.emulated import MODEL, PROMPT, ollama_process
+from graph.checkpoint import close_checkpointer, open_sqlite_saver
+
+NODES = ("classify", "ensure", "generate", "validate", "finalize")
+
+
+class _State(TypedDict, total=False):
+    prompt: str
+    reply: str
+    step: int
+
+
+def _graph(session: aiohttp.ClientSession, url: str, saver: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
+    async def generate(state: _State) -> _State:
+        body = {"model": MODEL, "messages": [{"role": "user", "content": state["prompt"]}], "stream": True}
+        parts = []
+        async with session.post(f"{url}/api/chat", json=body) as resp:
+            while line := await resp.content.readline():
+                chunk = json.loads(line)
+                parts.append(chunk.get("message", {}).get("content", ""))
+        return {"reply": "".join(parts)}
+
+    async def passing(state: _State) -> _State:
+        return {"step": state.get("step", 0) + 1}
+
+    builder = StateGraph(_State)
+    for name in NODES:
+        builder.add_node(name, generate if name == "generate" else passing)
+    for first, then in zip((START, *NODES), (*NODES, END), strict=True):
+        builder.add_edge(first, then)
+    return builder.compile(checkpointer=saver)
+
+
+async def floor_rate(total: int, concurrency: int) -> dict[str, float]:
+    """Requests/s of the bare graph at `concurrency`, and its CPU per request in this process."""
+    with ollama_process() as url, tempfile.TemporaryDirectory() as data:
+        saver = await open_sqlite_saver(Path(data))
+        async with aiohttp.ClientSession() as session:
+            graph = _graph(session, url, saver)
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one() -> None:
+                async with gate:
+                    config: Any = {"configurable": {"thread_id": uuid.uuid4().hex}}
+                    async for _ in graph.astream(
+                        {"prompt": PROMPT}, config, stream_mode="updates", durability="exit"
+                    ):
+                        pass
+
+            await asyncio.gather(*(one() for _ in range(50)))  # warm
+            cpu, started = time.process_time(), time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(total)))
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        await close_checkpointer(saver)
+    return {"per_second": round(total / wall, 1), "cpu_ms_per_request": round(cpu / total * 1000, 2)}
+
+
+if __name__ == "__main__":
+    print(asyncio.run(floor_rate(300, 50)))
