@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any, cast, get_args, get_type_hints
 
-from langgraph._internal._runnable import RunnableCallable
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from graph.edges import route_after_cloud, route_after_ensure, route_after_generate, route_after_validate
 from nodes.classify_task import classify_task
@@ -20,41 +22,49 @@ from nodes.validate_output import validate_output
 from services import Context
 
 Graph = CompiledStateGraph[State, Context, RequestIn, State]
+Node = Callable[[State, Runtime[Context]], Awaitable[dict[str, Any]]]
+Route = Callable[[State], str]
 
 
 def build_graph() -> StateGraph[State, Context, RequestIn, State]:
     """Classify -> ensure model -> generate -> validate -> finalize, with cloud fallback on failure."""
     builder = StateGraph(State, context_schema=Context, input_schema=RequestIn)
     builder.add_node("classify_task", classify_task)
-    builder.add_node("ensure_model", ensure_model)
-    builder.add_node("local_generate", local_generate)
-    builder.add_node("validate_output", validate_output)
-    builder.add_node("cloud_fallback", cloud_fallback)
+    for name, node, route in (
+        ("ensure_model", ensure_model, route_after_ensure),
+        ("local_generate", local_generate, route_after_generate),
+        ("validate_output", validate_output, route_after_validate),
+        ("cloud_fallback", cloud_fallback, route_after_cloud),
+    ):
+        builder.add_node(name, _routed(node, route), destinations=_targets(route))
     builder.add_node("finalize", finalize)
     builder.add_edge(START, "classify_task")
     builder.add_edge("classify_task", "ensure_model")
-    builder.add_conditional_edges("ensure_model", _on_loop(route_after_ensure))
-    builder.add_conditional_edges("local_generate", _on_loop(route_after_generate))
-    builder.add_conditional_edges("validate_output", _on_loop(route_after_validate))
-    builder.add_conditional_edges("cloud_fallback", _on_loop(route_after_cloud))
     builder.add_edge("finalize", END)
     return builder
 
 
-def _on_loop(route: Callable[[State], str]) -> RunnableCallable:
-    """The edge as LangGraph's own runnable, with a coroutine and without tracing.
+def _routed(node: Node, route: Route) -> Callable[..., Awaitable[Command[str]]]:
+    """`node`, then its conditional edge `route` on the state it leaves, in one step.
 
-    Given a plain function, LangGraph runs it in a worker thread and reports it to the callback
-    system as a run of its own: two tasks and a thread hop per edge, ~0.5 ms of each request for
-    a dictionary lookup. The route's name and its Literal return type (whence LangGraph and
-    Studio's drawing learn the targets) stay. RunnableCallable is internal to LangGraph: uv.lock
-    pins the version, and tests/test_studio.py checks the drawn edges.
+    A conditional edge of its own would read a fresh copy of the state: LangGraph copies every
+    one of its 70-odd channels to apply the node's writes (pregel local_read), three times a
+    request, ~1 ms of CPU in all. Every channel keeps only its last value, so the state with the
+    node's update laid over it is that same state. The route stays a pure function of the state
+    (graph/edges.py, tests/test_routing.py); `destinations` draws its edges in Studio.
     """
 
-    async def run(state: State) -> str:
-        return route(state)
+    async def run(state: State, runtime: Runtime[Context]) -> Command[str]:
+        update = await node(state, runtime)
+        return Command(update=update, goto=route(cast(State, {**state, **update})))
 
-    return RunnableCallable(route, run, name=route.__name__, trace=False)
+    run.__name__ = node.__name__
+    return run
+
+
+def _targets(route: Route) -> tuple[str, ...]:
+    """The nodes `route` may name: the members of its Literal return type."""
+    return get_args(get_type_hints(route)["return"])
 
 
 def compile_graph(checkpointer: BaseCheckpointSaver[str] | None = None) -> Graph:
