@@ -134,6 +134,9 @@ class MermaidWorker:
 
     def start_soon(self, start_timeout: float) -> None:
         """Start the worker in the background if it is not running; nothing waits for it."""
+        process = self._process
+        if process is not None and process.alive:
+            return  # the common case, every request: no hop to the background thread for nothing
         self._loop.submit(self._prestart(start_timeout))
 
     async def _prestart(self, start_timeout: float) -> None:
