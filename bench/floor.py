@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -32,9 +34,11 @@ class _State(TypedDict, total=False):
     step: int
 
 
-def _graph(session: aiohttp.ClientSession, url: str, saver: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
+def _graph(
+    session: aiohttp.ClientSession, url: str, saver: Any, model: str = MODEL
+) -> CompiledStateGraph[Any, Any, Any, Any]:
     async def generate(state: _State) -> _State:
-        body = {"model": MODEL, "messages": [{"role": "user", "content": state["prompt"]}], "stream": True}
+        body = {"model": model, "messages": [{"role": "user", "content": state["prompt"]}], "stream": True}
         parts = []
         async with session.post(f"{url}/api/chat", json=body) as resp:
             while line := await resp.content.readline():
@@ -53,6 +57,13 @@ def _graph(session: aiohttp.ClientSession, url: str, saver: Any) -> CompiledStat
     return builder.compile(checkpointer=saver)
 
 
+async def _request(graph: CompiledStateGraph[Any, Any, Any, Any]) -> None:
+    """One request on a new thread, streamed as ModelRouter streams it."""
+    config: Any = {"configurable": {"thread_id": uuid.uuid4().hex}}
+    async for _ in graph.astream({"prompt": PROMPT}, config, stream_mode="updates", durability="exit"):
+        pass
+
+
 async def floor_rate(total: int, concurrency: int) -> dict[str, float]:
     """Requests/s of the bare graph at `concurrency`, and its CPU per request in this process."""
     with ollama_process() as url, tempfile.TemporaryDirectory() as data:
@@ -63,11 +74,7 @@ async def floor_rate(total: int, concurrency: int) -> dict[str, float]:
 
             async def one() -> None:
                 async with gate:
-                    config: Any = {"configurable": {"thread_id": uuid.uuid4().hex}}
-                    async for _ in graph.astream(
-                        {"prompt": PROMPT}, config, stream_mode="updates", durability="exit"
-                    ):
-                        pass
+                    await _request(graph)
 
             await asyncio.gather(*(one() for _ in range(50)))  # warm
             cpu, started = time.process_time(), time.perf_counter()
@@ -75,6 +82,25 @@ async def floor_rate(total: int, concurrency: int) -> dict[str, float]:
             wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         await close_checkpointer(saver)
     return {"per_second": round(total / wall, 1), "cpu_ms_per_request": round(cpu / total * 1000, 2)}
+
+
+async def floor_added(url: str, n: int, model: str, bare: Callable[[], Awaitable[None]]) -> float:
+    """Median ms the bare graph adds over `bare` (a ChatOllama stream of `model`), interleaved."""
+    with tempfile.TemporaryDirectory() as data:
+        saver = await open_sqlite_saver(Path(data))
+        async with aiohttp.ClientSession() as session:
+            graph = _graph(session, url, saver, model)
+            diffs = []
+            for i in range(20 + n):
+                started = time.perf_counter()
+                await bare()
+                base = time.perf_counter() - started
+                started = time.perf_counter()
+                await _request(graph)
+                if i >= 20:
+                    diffs.append(time.perf_counter() - started - base)
+        await close_checkpointer(saver)
+    return round(statistics.median(diffs) * 1000, 2)
 
 
 if __name__ == "__main__":

@@ -99,6 +99,13 @@ def markdown(rows: list[Row], info: dict[str, object]) -> str:
             f"({peer['litellm_router_median_ms']} ms against {peer['chatollama_median_ms']} ms), "
             "against the same emulator in the same run.",
         ]
+    added = next((row.detail for row in rows if "floor_added_ms" in row.detail), None)
+    if added is not None:
+        lines += [
+            "",
+            f"Floor under `overhead_graph`: that bare graph adds {added['floor_added_ms']} ms over the same "
+            "`ChatOllama` (documentation model, interleaved, same run).",
+        ]
     floor = next((row.detail for row in rows if "floor_per_second_at_50" in row.detail), None)
     if floor is not None:
         lines += [

@@ -18,7 +18,7 @@ from pathlib import Path
 from langchain_ollama import ChatOllama
 
 from bench.emulated import MODEL, PROMPT, config_for, ollama_process
-from bench.floor import floor_rate
+from bench.floor import floor_added, floor_rate
 from bench.results import Row, ms
 from graph.router import ModelRouter
 from nodes.response import ModelResponse
@@ -95,6 +95,7 @@ async def overhead_rows(n: int) -> list[Row]:
             docs_base, docs = await _paired(
                 n, 20, _astream(DOCS_MODEL, url), _generate(router, "documentation")
             )
+        floor = await floor_added(url, n, DOCS_MODEL, _astream(DOCS_MODEL, url))  # same server, after
         peer = await litellm_added(url, n)
     rows = []
     for name, what, base, diff, target in (
@@ -120,6 +121,7 @@ async def overhead_rows(n: int) -> list[Row]:
             Row(name, what, goal, met, median, p95, baseline_median_ms=ms(base)[0], samples=len(diff))
         )
     rows[0].detail = peer
+    rows[1].detail = {"floor_added_ms": floor}
     return rows
 
 
