@@ -90,30 +90,33 @@ def markdown(rows: list[Row], info: dict[str, object]) -> str:
             f"| `{row.name}` | {row.what} | {_figure(row)} | {base} | {row.target} | "
             f"{'yes' if row.met else '**no**'} |"
         )
-    peer = next((row.detail for row in rows if "litellm_router_added_ms" in row.detail), None)
-    if peer is not None:
-        lines += [
-            "",
+    for note in _notes(rows):
+        lines += ["", note]
+    return "\n".join(lines) + "\n"
+
+
+def _notes(rows: list[Row]) -> list[str]:
+    """The sentences under the table: the peer and the floors, each when the run measured it."""
+    details = {key: value for row in rows for key, value in row.detail.items()}
+    notes = []
+    if "litellm_router_added_ms" in details:
+        notes.append(
             f"Peer, for scale: LiteLLM's `Router` with one cloud fallback configured and no validation "
-            f"adds {peer['litellm_router_added_ms']} ms at the median over a bare `ChatOllama` "
-            f"({peer['litellm_router_median_ms']} ms against {peer['chatollama_median_ms']} ms), "
-            "against the same emulator in the same run.",
-        ]
-    added = next((row.detail for row in rows if "floor_added_ms" in row.detail), None)
-    if added is not None:
-        lines += [
-            "",
-            f"Floor under `overhead_graph`: that bare graph adds {added['floor_added_ms']} ms over the same "
-            "`ChatOllama` (documentation model, interleaved, same run).",
-        ]
-    floor = next((row.detail for row in rows if "floor_per_second_at_50" in row.detail), None)
-    if floor is not None:
-        lines += [
-            "",
+            f"adds {details['litellm_router_added_ms']} ms at the median over a bare `ChatOllama` "
+            f"({details['litellm_router_median_ms']} ms against {details['chatollama_median_ms']} ms), "
+            "against the same emulator in the same run."
+        )
+    if "floor_per_second_at_50" in details:
+        notes.append(
             f"Floor under `throughput`: the same five nodes in LangGraph doing nothing but the one "
             f"streamed reply (bench/floor.py: same checkpointer, server and concurrency, no "
-            f"classification, validation or usage row) serve {floor['floor_per_second_at_50']}/s at "
-            f"50, at {floor['floor_cpu_ms_per_request_at_50']} ms of CPU per request; the router "
-            f"spends {floor['cpu_ms_per_request_at_50']} ms.",
-        ]
-    return "\n".join(lines) + "\n"
+            f"classification, validation or usage row) serve {details['floor_per_second_at_50']}/s at "
+            f"50, at {details['floor_cpu_ms_per_request_at_50']} ms of CPU per request; the router "
+            f"spends {details['cpu_ms_per_request_at_50']} ms."
+        )
+    if "floor_added_ms" in details:
+        notes.append(
+            f"Floor under `overhead_graph`: that bare graph adds {details['floor_added_ms']} ms over "
+            "the same `ChatOllama` (documentation model, interleaved, same run)."
+        )
+    return notes
