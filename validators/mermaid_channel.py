@@ -14,12 +14,9 @@ import asyncio
 import contextlib
 import itertools
 import json
-import logging
 from typing import Any
 
-log = logging.getLogger(__name__)
-
-_LINE_LIMIT = 1 << 20  # as on the pipes: replies are small
+from validators.mermaid_process import LINE_LIMIT, parse_reply
 
 
 class ChannelClosed(Exception):
@@ -60,7 +57,7 @@ class Channel:
 
     async def _open(self) -> None:
         try:
-            reader, self._writer = await asyncio.open_unix_connection(self._path, limit=_LINE_LIMIT)
+            reader, self._writer = await asyncio.open_unix_connection(self._path, limit=LINE_LIMIT)
         except OSError as exc:
             self.closed = True
             raise ChannelClosed(f"cannot connect to the Mermaid worker ({exc})") from None
@@ -70,13 +67,9 @@ class Channel:
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             async for raw in reader:
-                try:
-                    message = json.loads(raw)
-                except ValueError:
-                    log.warning("Mermaid worker wrote a line that is not JSON: %r", raw[:200])
-                    continue
-                future = self._pending.get(message.get("id", -1))
-                if future is not None and not future.done():
+                message = parse_reply(raw)
+                future = None if message is None else self._pending.get(message.get("id", -1))
+                if message is not None and future is not None and not future.done():
                     future.set_result(message)
         except (OSError, ValueError):  # reset, or a line over the limit
             pass

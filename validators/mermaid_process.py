@@ -29,7 +29,7 @@ WORKER_BUNDLED = WORKER_DIR / "worker.cjs"
 """Runs worker.mjs as `npm ci` built it (build.mjs): one script and V8's code cache, ~0.8 s faster."""
 _BUILT = "worker.bundle.js"
 _BUILT_FROM = ("worker.mjs", "errors.mjs", "build.mjs", "patches.mjs", "package-lock.json")
-_LINE_LIMIT = 1 << 20  # replies are small; a long diagram's error snippet stays well under this
+LINE_LIMIT = 1 << 20  # replies are small; a long diagram's error snippet stays well under this
 _STDERR_LINES = 50
 
 
@@ -48,6 +48,18 @@ def worker_script(directory: Path = WORKER_DIR) -> Path:
         log.info("the Mermaid worker's bundle is older than its sources: running worker.mjs (run `npm ci`)")
         return directory / WORKER_SCRIPT.name
     return directory / WORKER_BUNDLED.name
+
+
+def parse_reply(raw: bytes) -> dict[str, Any] | None:
+    """One line the worker wrote (on its pipe or a socket); None, logged, when it is not a JSON object."""
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        message = None
+    if not isinstance(message, dict):
+        log.warning("Mermaid worker wrote a line that is not a JSON object: %r", raw[:200])
+        return None
+    return message
 
 
 class WorkerError(Exception):
@@ -95,7 +107,7 @@ class NodeProcess:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=script.parent,
-                limit=_LINE_LIMIT,
+                limit=LINE_LIMIT,
                 env=env,
             )
         except FileNotFoundError:
@@ -164,10 +176,8 @@ class NodeProcess:
         self._ready.exception()  # retrieved here, so an unawaited failure is not logged as lost
 
     def _dispatch(self, raw: bytes) -> None:
-        try:
-            message = json.loads(raw)
-        except ValueError:
-            log.warning("Mermaid worker wrote a line that is not JSON: %r", raw[:200])
+        message = parse_reply(raw)
+        if message is None:
             return
         if message.get("event") == "ready" and not self._ready.done():
             self._ready.set_result(message)
