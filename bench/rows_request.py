@@ -22,6 +22,7 @@ from bench.floor import floor_added, floor_rate
 from bench.results import Row, ms
 from graph.router import ModelRouter
 from nodes.response import ModelResponse
+from services.gc_tuning import settle_after_startup
 from validators import Validators
 
 ERD = """erDiagram
@@ -69,12 +70,14 @@ def _astream(model: str, url: str) -> Callable[[], Awaitable[None]]:
 
 
 async def _settled(router: ModelRouter) -> ModelRouter:
-    """The router once its background start-up is over: learned layers fitted, Mermaid worker warm."""
+    """The router once its background start-up is over: learned layers fitted, Mermaid worker
+    warm, and the garbage collector settled as the app's start-up settles it."""
     services = router.services
     await asyncio.to_thread(services.classifier.wait_ready, 60)
     services.validators.prepare("mermaid")
     while not services.validators.ready("mermaid"):
         await asyncio.sleep(0.05)
+    settle_after_startup()
     return router
 
 

@@ -28,6 +28,7 @@ from database.errors import DatabaseUnavailableError
 from graph.router import ModelRouter
 from graph.warming import warm_models
 from nodes.response import ModelResponse
+from services.gc_tuning import settle_after_startup
 from ui import cl_typed, exposure, history, models_add_cmd, redaction, setup_frontend
 from ui.answer import usage_markdown
 from ui.run_view import RunView
@@ -100,6 +101,7 @@ async def open_router() -> None:
     # The Mermaid checker (a Node worker that warms every diagram type, ~4 s) starts with the app,
     # not with the first diagram request.
     _router.services.validators.prepare("mermaid")
+    settle_after_startup()  # a long-running process: see services/gc_tuning.py
     if CONFIG.ollama.warmup:  # ollama.warmup: preload, most used first, while the page loads
         _background(_warm_up(_router))
 
