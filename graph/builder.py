@@ -12,6 +12,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from graph.edges import route_after_cloud, route_after_ensure, route_after_generate, route_after_validate
+from graph.storage import Stored, flat, packed
 from nodes.classify_task import classify_task
 from nodes.cloud_fallback import cloud_fallback
 from nodes.ensure_model import ensure_model
@@ -21,15 +22,15 @@ from nodes.state import RequestIn, State
 from nodes.validate_output import validate_output
 from services import Context
 
-Graph = CompiledStateGraph[State, Context, RequestIn, State]
+Graph = CompiledStateGraph[Stored, Context, RequestIn, Stored]
 Node = Callable[[State, Runtime[Context]], Awaitable[dict[str, Any]]]
 Route = Callable[[State], str]
 
 
-def build_graph() -> StateGraph[State, Context, RequestIn, State]:
+def build_graph() -> StateGraph[Stored, Context, RequestIn, Stored]:
     """Classify -> ensure model -> generate -> validate -> finalize, with cloud fallback on failure."""
-    builder = StateGraph(State, context_schema=Context, input_schema=RequestIn)
-    builder.add_node("classify_task", classify_task)
+    builder = StateGraph(Stored, context_schema=Context, input_schema=RequestIn)
+    builder.add_node("classify_task", _stored(classify_task))
     for name, node, route in (
         ("ensure_model", ensure_model, route_after_ensure),
         ("local_generate", local_generate, route_after_generate),
@@ -37,26 +38,37 @@ def build_graph() -> StateGraph[State, Context, RequestIn, State]:
         ("cloud_fallback", cloud_fallback, route_after_cloud),
     ):
         builder.add_node(name, _routed(node, route), destinations=_targets(route))
-    builder.add_node("finalize", finalize)
+    builder.add_node("finalize", _stored(finalize))
     builder.add_edge(START, "classify_task")
     builder.add_edge("classify_task", "ensure_model")
     builder.add_edge("finalize", END)
     return builder
 
 
+def _stored(node: Node) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """`node` on the flat State, its update written to the stored channels (graph/storage.py)."""
+
+    async def run(stored: Stored, runtime: Runtime[Context]) -> dict[str, Any]:
+        return packed(await node(flat(stored), runtime))
+
+    run.__name__ = node.__name__
+    return run
+
+
 def _routed(node: Node, route: Route) -> Callable[..., Awaitable[Command[str]]]:
-    """`node`, then its conditional edge `route` on the state it leaves, in one step.
+    """`_stored(node)`, then its conditional edge `route` on the state it leaves, in one step.
 
     A conditional edge of its own would read a fresh copy of the state: LangGraph copies every
-    one of its 70-odd channels to apply the node's writes (pregel local_read), three times a
-    request, ~1 ms of CPU in all. Every channel keeps only its last value, so the state with the
-    node's update laid over it is that same state. The route stays a pure function of the state
-    (graph/edges.py, tests/test_routing.py); `destinations` draws its edges in Studio.
+    channel to apply the node's writes (pregel local_read), three times a request. Every field
+    keeps only its last value, so the state with the node's update laid over it is that same
+    state. The route stays a pure function of the state (graph/edges.py,
+    tests/test_routing.py); `destinations` draws its edges in Studio.
     """
 
-    async def run(state: State, runtime: Runtime[Context]) -> Command[str]:
+    async def run(stored: Stored, runtime: Runtime[Context]) -> Command[str]:
+        state = flat(stored)
         update = await node(state, runtime)
-        return Command(update=update, goto=route(cast(State, {**state, **update})))
+        return Command(update=packed(update), goto=route(cast(State, {**state, **update})))
 
     run.__name__ = node.__name__
     return run

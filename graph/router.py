@@ -21,6 +21,7 @@ from config.redaction import redact
 from config.schema import AppConfig, UnknownTaskError
 from graph.builder import Graph, compile_graph
 from graph.checkpoint import BUSY_TIMEOUT_S, close_checkpointer, open_checkpointer
+from graph.storage import flat
 from nodes.events import StatusEvent, TokenEvent, events_to
 from nodes.prompt_check import BadPromptError, check_prompt
 from nodes.response import ModelResponse
@@ -192,7 +193,7 @@ class ModelRouter:
                     elif mode == "result":
                         response = cast(dict[str, Any], chunk)
                     elif "classify_task" in chunk:
-                        classified = cast(dict[str, Any], chunk)["classify_task"] or {}
+                        classified = dict(flat(cast(dict[str, Any], chunk)["classify_task"] or {}))
         except Exception as exc:
             if response is not None:
                 # finalize ran (artifact and usage row done); only saving the thread failed.

@@ -113,6 +113,7 @@ async def classify_task(state: State, runtime: Runtime[Context]) -> dict[str, An
         "artifact": None,
         "validation": None,
         "repairs_left": config.validation.repair_attempts,
+        "cloud_repairs_left": 0,
         "attempts": [],
         "fallback_reason": None,
         "error": None,

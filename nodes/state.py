@@ -99,11 +99,14 @@ class TurnRecord(TypedDict):
     confidence: float | None
 
 
-class State(RequestIn, total=False):
-    """Everything the graph knows about a thread; per-request fields are reset by classify_task."""
+class Conversation(TypedDict, total=False):
+    """What a thread keeps across its requests.
 
-    # Conversation, kept across requests of one thread: only what a later turn reads, so a
-    # checkpoint stays the same size however long the thread runs.
+    Only what a later turn reads, so a checkpoint stays the same size however long the thread runs.
+    """
+
+    __pydantic_config__ = ConfigDict(use_attribute_docstrings=True)  # type: ignore[misc]
+
     last_artifact: str | None
     """The artifact delivered last in this thread (kept for callers; turns read `artifacts`)."""
     last_task: str | None
@@ -114,6 +117,13 @@ class State(RequestIn, total=False):
     """The last HISTORY_TURNS turns, each shortened to HISTORY_CHARS."""
     turn: int
     """This request's turn number in the thread (1 for the first)."""
+
+
+class Run(TypedDict, total=False):
+    """One request's working fields: classify_task resets every one of them."""
+
+    __pydantic_config__ = ConfigDict(use_attribute_docstrings=True)  # type: ignore[misc]
+
     turn_decision: TurnRecord | None
     """New request, revision or question, and of which artifact (classify_task decides)."""
 
@@ -172,3 +182,15 @@ class State(RequestIn, total=False):
 
     response: dict[str, Any] | None
     """The final ModelResponse as a plain dict (what `modelyard ask --json` prints)."""
+
+
+class State(RequestIn, Conversation, Run, total=False):
+    """Everything the graph knows about a thread, as every node and route sees it.
+
+    LangGraph keeps it in fewer channels (graph/storage.py): the request's own fields and the
+    conversation each in one, the run's working fields together in one.
+    """
+
+
+RUN_KEYS = frozenset(Run.__annotations__)
+"""The keys of State that belong to one request's run."""

@@ -13,6 +13,7 @@ import pytest
 
 from config.schema import AppConfig
 from graph.router import ModelRouter
+from graph.storage import flat
 from lifecycle.choice import Candidate, choose
 from services import Services
 from tests.conftest import Rig
@@ -117,7 +118,7 @@ async def _ask(rig: Rig, config: AppConfig, **kwargs: Any) -> tuple[Any, dict[st
     async with ModelRouter(config) as router:
         response = await rig.ask_with(router, "ERD for a blog", thread="t-choice", task="erd", **kwargs)
         state = await router.graph.aget_state({"configurable": {"thread_id": "t-choice"}})
-    return response, dict(state.values)
+    return response, dict(flat(state.values))
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import httpx
 from config import load_config
 from graph.builder import compile_graph
 from graph.checkpoint import close_checkpointer, open_checkpointer
+from graph.storage import flat
 from tests.conftest import MERMAID, OPENAI_KEY, free_port
 from tests.emulators._ollama_defaults import MERMAID_REPLY
 
@@ -93,7 +94,7 @@ async def thread_values(data: Path, thread: str) -> dict[str, Any]:
         snapshot = await compile_graph(saver).aget_state({"configurable": {"thread_id": thread}})
     finally:
         await close_checkpointer(saver)
-    return dict(snapshot.values)
+    return dict(flat(snapshot.values))
 
 
 def base_env(data: Path) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from graph.storage import Stored, flat
 from tests.conftest import MERMAID, OPENAI_KEY, Rig
 
 
@@ -210,8 +211,9 @@ async def test_checkpoint_holds_the_conversation_and_no_client(rig: Rig) -> None
     async with ModelRouter(rig.config()) as router:
         await rig.ask_with(router, "ERD for a blog", thread="t-state")
         snapshot = await router.graph.aget_state({"configurable": {"thread_id": "t-state"}})
-    values = snapshot.values
-    assert values["response"]["model_used"] == MERMAID
+    assert set(snapshot.values) <= set(Stored.__annotations__)  # the run's fields in one channel
+    assert snapshot.values["run"]["response"]["model_used"] == MERMAID
+    values = flat(snapshot.values)
     assert "messages" not in values  # nothing grows with the thread (see test_thread_state_is_bounded)
     assert values["last_artifact"].startswith("erDiagram") and values["last_task"] == "erd"
     assert (

@@ -17,6 +17,7 @@ from config import AppConfig
 from config.schema import OllamaConfig, OllamaHost
 from graph.overview import models_overview
 from graph.router import ModelRouter
+from graph.storage import flat
 from graph.warming import warm_models
 from lifecycle.health import FRESH_S, HealthBook
 from lifecycle.placement import place
@@ -84,7 +85,7 @@ async def test_the_host_where_the_model_is_warm_serves_it_and_a_hanging_host_cos
         started = time.monotonic()
         response = await rig.ask_with(router, "ERD for a blog", thread="t-warm")
         first_s = time.monotonic() - started
-        state = (await router.graph.aget_state({"configurable": {"thread_id": "t-warm"}})).values
+        state = flat((await router.graph.aget_state({"configurable": {"thread_id": "t-warm"}})).values)
 
         assert response.ok and not response.is_fallback, response.error_message
         assert (chats(hosts["gpu-1"]), chats(hosts["gpu-2"])) == (0, 1)

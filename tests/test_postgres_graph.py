@@ -16,6 +16,7 @@ import pytest
 from config import AppConfig
 from graph.builder import compile_graph
 from graph.checkpoint import close_checkpointer, open_checkpointer
+from graph.storage import flat
 from tests.conftest import MERMAID, OPENAI_KEY, Rig, free_port, run_cli
 from tests.emulators.ollama import OllamaEmulator
 from tests.postgres import PASSWORD, PostgresServer
@@ -41,7 +42,7 @@ async def thread_values(config: AppConfig, thread: str) -> dict[str, Any]:
         snapshot = await compile_graph(saver).aget_state({"configurable": {"thread_id": thread}})
     finally:
         await close_checkpointer(saver)
-    return dict(snapshot.values)
+    return dict(flat(snapshot.values))
 
 
 async def test_a_thread_round_trips_through_postgres_checkpoints(rig: Rig, pg_url: str) -> None:

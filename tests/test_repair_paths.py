@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from graph.router import ModelRouter
+from graph.storage import flat
 from tests.conftest import MERMAID, Rig
 from tests.emulators._ollama_defaults import MERMAID_REPLY
 from validators import JiraTaskList
@@ -21,7 +22,7 @@ MISMATCH = "expected an er diagram (erDiagram), got flowchart"
 async def _ask(rig: Rig, router: ModelRouter, thread: str, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
     response = await rig.ask_with(router, "ERD for a blog", thread=thread, **kwargs)
     snapshot = await router.graph.aget_state({"configurable": {"thread_id": thread}})
-    return response, snapshot.values
+    return response, dict(flat(snapshot.values))
 
 
 def _chat_requests(rig: Rig) -> list[Any]:

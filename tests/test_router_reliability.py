@@ -17,6 +17,7 @@ import pytest
 
 from graph import BadPromptError
 from graph.router import ModelRouter
+from graph.storage import flat
 from services import Context, Services, services_for
 from services.registry import close_lazy_services
 from tests.conftest import MERMAID, OPENAI_KEY, Rig, locked_briefly
@@ -182,15 +183,11 @@ async def test_a_refused_prompt_writes_no_row_and_no_checkpoint(rig: Rig, prompt
             await rig.ask_with(router, prompt, thread="t-earlier")
         with pytest.raises(BadPromptError, match=message):
             await rig.ask_with(router, prompt, thread="t-new")
-        state = await router.graph.aget_state({"configurable": {"thread_id": "t-earlier"}})
+        state = flat((await router.graph.aget_state({"configurable": {"thread_id": "t-earlier"}})).values)
     assert len(rig.usage_rows()) == 1
     assert rig.checkpoint_count("t-new") == 0
-    assert (
-        state.values["response"]["ok"]
-        if "ok" in state.values["response"]
-        else state.values["response"]["valid"]
-    )
-    assert state.values["prompt"] == "ERD for a blog"
+    assert state["response"]["ok"] if "ok" in state["response"] else state["response"]["valid"]
+    assert state["prompt"] == "ERD for a blog"
 
 
 async def test_closing_one_router_leaves_the_next_ones_cloud_client_working(rig: Rig) -> None:

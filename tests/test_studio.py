@@ -99,7 +99,9 @@ def test_schemas_are_narrow_and_documented(studio: httpx.Client) -> None:
         "cold model's load counts" in schemas["input_schema"]["properties"]["latency_budget_s"]["description"]
     )
     assert {"config_path", "data_dir"} <= set(schemas["context_schema"]["properties"])
-    assert "response" in schemas["state_schema"]["properties"]
+    assert "run" in schemas["state_schema"]["properties"]  # the run's fields in one channel
+    run = schemas["state_schema"]["$defs"]["Run"]["properties"]
+    assert "The final ModelResponse" in run["response"]["description"]
 
 
 def test_studio_draws_every_edge_of_the_graph(studio: httpx.Client) -> None:
@@ -127,14 +129,14 @@ def test_studio_draws_every_edge_of_the_graph(studio: httpx.Client) -> None:
 
 def test_mermaid_request_runs_to_the_end_with_one_checkpoint_per_node(studio: httpx.Client) -> None:
     thread_id, final = _run(studio, {"prompt": "ERD for a blog", "task_type": "erd"})
-    response = final["response"]
+    response = final["run"]["response"]
     assert response["content"].startswith("erDiagram") and response["valid"]
     assert (response["model_used"], response["is_fallback"], response["fallback_reason"]) == (
         MERMAID,
         False,
         None,
     )
-    assert final["artifact"] == response["content"]
+    assert final["run"]["artifact"] == response["content"] == final["last_artifact"]
     assert _node_sequence(studio, thread_id) == NODES
 
 
@@ -155,9 +157,10 @@ def test_ollama_stopped_ends_in_the_cloud_with_the_reason_in_state(
 ) -> None:
     ollama.stop()
     thread_id, final = _run(studio, {"prompt": "ERD for a blog", "task_type": "erd"})
-    assert final["fallback_reason"] == "server_down"
-    assert final["response"]["is_fallback"] and final["response"]["model_used"] == "gpt-4o-mini"
-    assert final["response"]["content"].startswith("erDiagram")
+    run = final["run"]
+    assert run["fallback_reason"] == "server_down"
+    assert run["response"]["is_fallback"] and run["response"]["model_used"] == "gpt-4o-mini"
+    assert run["response"]["content"].startswith("erDiagram")
     assert _node_sequence(studio, thread_id) == [
         "classify_task",
         "ensure_model",
@@ -173,7 +176,8 @@ def test_no_key_in_studio_thread_state_or_server_log(
     cloud.configure(status_error=(401, f"Incorrect API key provided: {OPENAI_KEY}"))  # echoes the key
     ollama.stop()
     thread_id, final = _run(studio, {"prompt": "ERD for a blog", "task_type": "erd"})
-    assert final["response"]["content"] == "" and "rejected the API key" in final["response"]["error_message"]
+    response = final["run"]["response"]
+    assert response["content"] == "" and "rejected the API key" in response["error_message"]
     state = studio.get(f"/threads/{thread_id}/state").text
     history = studio.post(f"/threads/{thread_id}/history", json={"limit": 50}).text
     log = (tmp_path / "langgraph-dev.log").read_text(errors="replace")

@@ -9,6 +9,7 @@ import pytest
 
 from config import AppConfig, load_config
 from graph.router import ModelRouter
+from graph.storage import flat
 from tests.conftest import MERMAID, Rig
 from understanding.classifier import TaskClassifier
 from understanding.turns import (
@@ -410,7 +411,7 @@ async def test_a_new_request_after_an_erd_is_not_sent_as_a_revision(rig: Rig) ->
         code = await rig.ask_with(
             router, "Write a Python function that slugifies post titles", task=None, thread="t"
         )
-        state = (await router.graph.aget_state({"configurable": {"thread_id": "t"}})).values
+        state = flat((await router.graph.aget_state({"configurable": {"thread_id": "t"}})).values)
     assert erd.ok and code.task_type == "code" and code.model_used == CODELLAMA
     sent = "\n".join(m["content"] for m in _chats(rig)[-1])
     assert erd.content not in sent and "Revise it" not in sent
@@ -443,7 +444,7 @@ async def test_the_same_for_another_subject_shows_who_chose_the_type(rig: Rig) -
             router, "architecture diagram of the orders service: api, queue, workers", task=None, thread="s"
         )
         again = await rig.ask_with(router, "now do the same for the payments service", task=None, thread="s")
-        state = (await router.graph.aget_state({"configurable": {"thread_id": "s"}})).values
+        state = flat((await router.graph.aget_state({"configurable": {"thread_id": "s"}})).values)
     assert again.task_type == "architecture" and again.model_used == MERMAID
     decision = state["turn_decision"]
     assert (decision["kind"], decision["reference"], decision["target_task"]) == ("new", True, "architecture")
@@ -462,7 +463,7 @@ async def test_a_question_is_answered_in_prose_and_counted_honestly(rig: Rig) ->
     async with ModelRouter(rig.config()) as router:
         erd = await rig.ask_with(router, "ERD for a blog with users and posts", task=None, thread="q")
         answer = await rig.ask_with(router, "why does a post have only one author?", task=None, thread="q")
-        state = (await router.graph.aget_state({"configurable": {"thread_id": "q"}})).values
+        state = flat((await router.graph.aget_state({"configurable": {"thread_id": "q"}})).values)
     assert answer.ok and answer.prose and answer.task_type == "erd" and answer.model_used == MERMAID
     assert answer.content.startswith("Posts belong to one user")
     assert "Question about the ERD from turn 1 (answered in prose)" in rig.statuses()
@@ -486,7 +487,7 @@ async def test_history_is_bounded_and_each_turn_shortened(rig: Rig) -> None:
     async with ModelRouter(rig.config()) as router:
         for n in range(5):
             await rig.ask_with(router, f"ERD for a blog, revision {n} " + "x" * 600, thread="h")
-        state = (await router.graph.aget_state({"configurable": {"thread_id": "h"}})).values
+        state = flat((await router.graph.aget_state({"configurable": {"thread_id": "h"}})).values)
     assert [h["turn"] for h in state["history"]] == [3, 4, 5]
     assert all(len(h["prompt"]) <= 400 for h in state["history"])
     assert state["turn"] == 5 and list(state["artifacts"]) == ["erd"]
