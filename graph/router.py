@@ -22,7 +22,7 @@ from config.schema import AppConfig, UnknownTaskError
 from graph.builder import Graph, compile_graph
 from graph.checkpoint import BUSY_TIMEOUT_S, close_checkpointer, open_checkpointer
 from graph.storage import flat
-from nodes.events import StatusEvent, TokenEvent, events_to
+from nodes.events import Result, StatusEvent, TokenEvent, events_to
 from nodes.prompt_check import BadPromptError, check_prompt
 from nodes.response import ModelResponse
 from nodes.state import RequestIn
@@ -141,11 +141,10 @@ class ModelRouter:
     async def generate(
         self, task_type: str | None, prompt: str, *, thread_id: str | None = None
     ) -> ModelResponse:
-        """Run one request to the end and return its response."""
+        """Run one request to the end and return its response (its events go nowhere)."""
         response: ModelResponse | None = None
-        async for item in self.stream(prompt, task_type=task_type, thread_id=thread_id):
-            if isinstance(item, ModelResponse):
-                response = item
+        async for item in self._request(prompt, task_type=task_type, thread_id=thread_id, events=False):
+            response = cast(ModelResponse, item)
         assert response is not None
         return response
 
@@ -155,7 +154,7 @@ class ModelRouter:
         """Raise UnknownTaskError for a task type the config does not route."""
         self.config.check_task(task_type)
 
-    async def stream(
+    def stream(
         self,
         prompt: str,
         *,
@@ -171,6 +170,26 @@ class ModelRouter:
         Raises BadPromptError or UnknownTaskError before anything is written (no usage row, no
         checkpoint). Otherwise every request ends in one ModelResponse and one usage row.
         """
+        return self._request(
+            prompt,
+            task_type=task_type,
+            thread_id=thread_id,
+            force_local=force_local,
+            latency_budget_s=latency_budget_s,
+            events=True,
+        )
+
+    async def _request(
+        self,
+        prompt: str,
+        *,
+        task_type: str | None,
+        thread_id: str | None,
+        events: bool,
+        force_local: bool | None = None,
+        latency_budget_s: float | None = None,
+    ) -> AsyncIterator[Event | ModelResponse]:
+        """`stream`, with the events (`events`) or only the ModelResponse."""
         check_prompt(prompt, self.config.routing.max_prompt_bytes)
         self.check_task(task_type)
         thread_id = thread_id or uuid.uuid4().hex
@@ -181,38 +200,59 @@ class ModelRouter:
             latency_budget_s=latency_budget_s,
         )
         run_config: Any = {"configurable": {"thread_id": thread_id}}
-        response: dict[str, Any] | None = None
+        results: list[dict[str, Any]] = []  # finalize's response, the moment it exists
         classified: dict[str, Any] = {}  # classify_task's update: task, model, the usage row's id
         started = time.time()
+        run = self._run_streaming if events else self._run_here
         try:
             # aclosing: a caller that stops reading (or is cancelled) ends the run at once.
-            async with contextlib.aclosing(self._run(request, run_config)) as items:
+            async with contextlib.aclosing(run(request, run_config, results.append)) as items:
                 async for mode, chunk in items:
                     if mode == "custom":
                         yield cast(Event, chunk)
-                    elif mode == "result":
-                        response = cast(dict[str, Any], chunk)
                     elif "classify_task" in chunk:
                         classified = dict(flat(cast(dict[str, Any], chunk)["classify_task"] or {}))
         except Exception as exc:
-            if response is not None:
+            if results:
                 # finalize ran (artifact and usage row done); only saving the thread failed.
-                yield self._unsaved(ModelResponse.from_dict(response), exc, thread_id)
+                yield self._unsaved(ModelResponse.from_dict(results[0]), exc, thread_id)
                 return
             # A bug must not take the app down nor lose the usage row.
             log.error("request on thread %s crashed\n%s", thread_id, self._traceback(exc))
             yield await self._record_crash(exc, request, thread_id, started, classified)
             return
-        assert response is not None, "the graph ended without finalize"
-        yield ModelResponse.from_dict(response)
+        assert results, "the graph ended without finalize"
+        yield ModelResponse.from_dict(results[0])
 
-    async def _run(self, request: RequestIn, run_config: Any) -> AsyncGenerator[tuple[str, Any], None]:
-        """The graph's ("custom", event), ("updates", chunk) and ("result", response) items, in order.
+    def _astream(self, request: RequestIn, run_config: Any) -> AsyncIterator[dict[str, Any]]:
+        # "updates" (not "values"): only classify_task's update is read (a crash's usage row), not
+        # a state copy per step. durability="exit": one checkpoint write per request, not one per
+        # node; LangGraph still writes it when a node raises.
+        return self.graph.astream(
+            request, run_config, context=self.context, stream_mode="updates", durability="exit"
+        )
 
-        The graph runs in a task of its own that sends all three to one queue: events and
-        finalize's response through `events_to` (LangGraph's "custom" mode costs ~1 ms per
-        request), node updates from its stream. Raises what the graph raises, after the response
-        if finalize ran. Closing this generator (the caller stopped or was cancelled) cancels the run.
+    async def _run_here(
+        self, request: RequestIn, run_config: Any, result: Result
+    ) -> AsyncGenerator[tuple[str, Any], None]:
+        """The graph's ("updates", chunk) items, run in the caller's task; its events are dropped.
+
+        Finalize's response goes to `result` (`events_to`). With no events to deliver, nothing
+        needs a task and a queue of its own (`_run_streaming`).
+        """
+        with events_to(lambda event: None, result):
+            async for chunk in self._astream(request, run_config):
+                yield "updates", chunk
+
+    async def _run_streaming(
+        self, request: RequestIn, run_config: Any, result: Result
+    ) -> AsyncGenerator[tuple[str, Any], None]:
+        """The graph's ("custom", event) and ("updates", chunk) items, in order.
+
+        The graph runs in a task of its own that sends both to one queue: events through
+        `events_to` (LangGraph's "custom" mode costs ~1 ms per request), node updates from its
+        stream; finalize's response goes to `result`. Raises what the graph raises. Closing this
+        generator (the caller stopped or was cancelled) cancels the run.
         """
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         loop, here = asyncio.get_running_loop(), threading.get_ident()
@@ -225,13 +265,8 @@ class ModelRouter:
 
         async def run() -> None:
             try:
-                with events_to(send, lambda response: queue.put_nowait(("result", response))):
-                    # "updates" (not "values"): only classify_task's update is read (a crash's usage
-                    # row), not a state copy per step. durability="exit": one checkpoint write per
-                    # request, not one per node; LangGraph still writes it when a node raises.
-                    async for chunk in self.graph.astream(
-                        request, run_config, context=self.context, stream_mode="updates", durability="exit"
-                    ):
+                with events_to(send, result):
+                    async for chunk in self._astream(request, run_config):
                         queue.put_nowait(("updates", chunk))
             finally:
                 queue.put_nowait(("end", None))
