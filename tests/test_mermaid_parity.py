@@ -78,7 +78,7 @@ async def verdicts(script: Path, codes: list[str]) -> list[tuple[object, ...]]:
 
 
 async def test_the_bundle_agrees_with_the_source_on_near_misses() -> None:
-    """The bundle's two edits to mermaid's config copying (patches.mjs) change no verdict, on
+    """The bundle's three edits to mermaid's config copying (patches.mjs) change no verdict, on
     ~1,800 broken and half-broken variants of the recorded diagrams."""
     codes = mutants([case["code"] for case in json.loads(VERDICTS.read_text(encoding="utf-8"))])
     assert len(codes) > 1500
@@ -93,8 +93,9 @@ async def test_the_bundle_agrees_with_the_source_on_near_misses() -> None:
 @pytest.mark.parametrize("script", [WORKER_SCRIPT, WORKER_BUNDLED], ids=["source", "bundle"])
 async def test_a_diagram_s_own_config_counts_and_ends_with_it(script: Path) -> None:
     """A diagram's config (front matter or directive) can decide its verdict: renaming gitGraph's
-    main branch makes `checkout main` an error. The bundle keeps one config copy per config, so
-    this checks the copy follows each diagram's config and is not left for the next diagram."""
+    main branch makes `checkout main` an error. The bundle keeps one config copy per config and
+    reuses the plain config between diagrams without one, so this checks the config follows each
+    diagram's own and is not left for the next diagram."""
     body = "gitGraph\n  commit\n  branch dev\n  checkout main\n  commit"
     front = "---\nconfig:\n  gitGraph:\n    mainBranchName: trunk\n---\n"
     directive = "%%{init: {'gitGraph': {'mainBranchName': 'trunk'}}}%%\n"

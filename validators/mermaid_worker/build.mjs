@@ -5,7 +5,7 @@
 //
 // worker.cjs runs the two. Node then neither resolves hundreds of ES modules nor compiles them:
 // a fresh worker's first verdict comes in ~0.2 s instead of ~1.0 s. The parser is the same code,
-// with two edits to its config copying (patches.mjs), so every verdict is the same
+// with three edits to its config copying (patches.mjs), so every verdict is the same
 // (tests/test_mermaid_parity.py runs the source and this form).
 
 import { spawn } from 'node:child_process';
