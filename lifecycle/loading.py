@@ -91,7 +91,11 @@ async def load_with_progress(
     notify: Callable[[str], None] | None = None,
     health_key: str | None = None,
 ) -> float:
-    """Load `model` (pulling it first when allowed and missing); returns the seconds waited.
+    """Load `model` (pulling it first when allowed and missing); returns the load's seconds.
+
+    They count from the moment the memory budget admitted the load: its unloads and waits before
+    that are said in their own status lines, and are not the model's load time, which the usage
+    rows keep and the next load's expectation is the median of.
 
     A failure to load or a timeout starts the model's cool-down before it is raised; a success
     ends any cool-down. `notify` hears the memory budget's unloads and waits. `health_key` names
@@ -151,7 +155,8 @@ async def _load(
         while True:
             done, _ = await asyncio.wait({load}, timeout=TICK_S)
             if done:
-                return load.result()
+                waited = load.result()  # since the call, the memory budget's wait included
+                return waited if started is None else time.monotonic() - started
             if started is not None:
                 report(tick(name, time.monotonic() - started, times.median_s))
     finally:

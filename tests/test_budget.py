@@ -156,3 +156,24 @@ async def test_the_status_stream_says_what_was_unloaded_and_why(rig: Rig) -> Non
     loading = next(i for i, line in enumerate(lines) if line.startswith("Loading codellama"))
     assert unloading < loading, lines  # why it waits, then the load itself
     assert rig.ollama.loaded_models() == [CODELLAMA]
+
+
+async def test_a_load_s_time_leaves_out_the_wait_for_room(rig: Rig) -> None:
+    """The usage row's load_time_s (whose median the next load is expected to take) is the load's
+    own time: the wait for a busy model to finish before it is in the request's time only."""
+    config = rig.config(vram_budget_gb=8.0)  # one model at a time
+    rig.ollama.update_model("mermaid-mistral", reply=SHORT, token_delay=0.06)  # ~0.7 s of reply
+    rig.ollama.update_model(CODELLAMA, load_delay=0.2)
+    from graph.router import ModelRouter
+
+    async with ModelRouter(config) as router:
+        assert (await router.generate("erd", "ERD for a blog")).ok  # mermaid loaded first
+        diagram = asyncio.create_task(router.generate("erd", "ERD for a shop"))
+        while not router.services.ollama.budget.busy(MERMAID):
+            await asyncio.sleep(0.01)
+        page = await router.generate("html", "landing page for a bakery")
+        assert (await diagram).ok
+    assert page.ok and page.model_used == CODELLAMA
+    row = rig.usage_rows()[-1]
+    assert row["local_model"] == CODELLAMA and row["generation_time_s"] > 0.5  # it waited for mermaid
+    assert 0.2 <= row["load_time_s"] < 0.45, row["load_time_s"]
