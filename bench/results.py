@@ -112,7 +112,9 @@ def _notes(rows: list[Row]) -> list[str]:
             f"streamed reply (bench/floor.py: same checkpointer, server and concurrency, no "
             f"classification, validation or usage row) serve {details['floor_per_second_at_50']}/s at "
             f"50, at {details['floor_cpu_ms_per_request_at_50']} ms of CPU per request; the router "
-            f"spends {details['cpu_ms_per_request_at_50']} ms."
+            f"spends {details['cpu_ms_per_request_at_50']} ms. Round by round, interleaved: the router "
+            f"{_listed(details['per_second_at_50_by_round'])}/s, the floor "
+            f"{_listed(details['floor_per_second_at_50_by_round'])}/s."
         )
     if "floor_added_ms" in details:
         notes.append(
@@ -120,3 +122,7 @@ def _notes(rows: list[Row]) -> list[str]:
             "the same `ChatOllama` (documentation model, interleaved, same run)."
         )
     return notes
+
+
+def _listed(values: object) -> str:
+    return ", ".join(f"{v:,.0f}" for v in values) if isinstance(values, list) else str(values)
