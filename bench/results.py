@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PACKAGES = ("langgraph", "langchain-ollama", "chainlit", "aiohttp", "httpx", "aiosqlite")
+PACKAGES = ("langgraph", "langchain-ollama", "chainlit", "aiohttp", "orjson", "httpx", "aiosqlite")
 
 
 @dataclass
