@@ -89,5 +89,5 @@ class Verdict:
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-serialisable dict (for graph state and logs)."""
-        # Every field is a scalar: a shallow dict is the same as asdict's deep copy, ~20x cheaper.
+        # Every field is a scalar: a shallow dict is the same as asdict's deep copy, 4-7x cheaper.
         return {f.name: getattr(self, f.name) for f in fields(self)}
